@@ -1,0 +1,26 @@
+//! The C API: a thin `extern "C"` layer over the Rust library.
+//!
+//! `include/wasmpool.h` is generated from the doc comments in this folder by
+//! cbindgen (see `build.rs`), one file per section of the header. The
+//! conventions every function here follows:
+//!
+//! - Names are `wasmpool_<noun>_<verb>`; constructors end in `_new`, destructors
+//!   in `_delete`, and deleting NULL does nothing.
+//! - Fallible functions return `wasmpool_error_t*`, NULL on success; outputs go
+//!   through out-parameters that are written only on success.
+//! - Every pointer argument is checked: a NULL where an object is required is an
+//!   `WASMPOOL_ERROR_INVALID_ARGUMENT` error (or a documented no-op for setters
+//!   and deletes that return nothing).
+//! - Every function body runs inside [`boundary`]'s panic boundary, so a bug in
+//!   the library becomes a `WASMPOOL_ERROR_INTERNAL` error instead of unwinding
+//!   into C.
+//! - Handles are opaque structs tied to one Rust type each; a handle of one kind
+//!   cannot be freed as another.
+
+#![allow(non_camel_case_types)]
+
+pub(crate) mod boundary;
+pub mod config;
+pub mod error;
+pub mod pool_config;
+pub mod version;
