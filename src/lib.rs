@@ -15,6 +15,8 @@
 pub mod capi;
 pub mod config;
 pub mod error;
+pub mod trap;
 
 pub use config::{Config, MpkEnabled, PoolingConfig};
 pub use error::{Error, ErrorKind, Result};
+pub use trap::{Trap, TrapCode};
