@@ -26,6 +26,16 @@ fn main() {
     if env::var_os("WASMPOOL_SKIP_HEADER").is_none() {
         generate_header(&root);
     }
+
+    compile_trap_entry();
+}
+
+/// The `sigsetjmp` entry point into wasm (`src/runtime/traps/entry.c`): a
+/// function that returns twice cannot be written in Rust.
+fn compile_trap_entry() {
+    let source = "src/runtime/traps/entry.c";
+    println!("cargo:rerun-if-changed={source}");
+    cc::Build::new().file(source).compile("wasmpool_entry");
 }
 
 fn generate_header(root: &PathBuf) {

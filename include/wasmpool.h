@@ -19,6 +19,92 @@
 #include <stdint.h>
 
 /**
+ * Bytes in one WebAssembly page.
+ */
+#define WASM_PAGE_SIZE 65536
+
+/**
+ * Pages in the largest 32-bit memory.
+ */
+#define WASM32_MAX_PAGES 65536
+
+/**
+ * Why execution trapped. The discriminants are the C ABI's `WASMPOOL_TRAP_*`.
+ */
+enum TrapCode
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint8_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * The wasm stack exceeded `max_wasm_stack`.
+   */
+  TRAP_CODE_STACK_OVERFLOW = 0,
+  /**
+   * A load or store (or a bulk memory operation) outside the memory.
+   */
+  TRAP_CODE_MEMORY_OUT_OF_BOUNDS = 1,
+  /**
+   * A misaligned atomic access.
+   */
+  TRAP_CODE_HEAP_MISALIGNED = 2,
+  /**
+   * A table access outside the table.
+   */
+  TRAP_CODE_TABLE_OUT_OF_BOUNDS = 3,
+  /**
+   * `call_indirect` through a null table element.
+   */
+  TRAP_CODE_INDIRECT_CALL_TO_NULL = 4,
+  /**
+   * `call_indirect` to a function of another signature.
+   */
+  TRAP_CODE_BAD_SIGNATURE = 5,
+  /**
+   * Signed division overflow (`INT_MIN / -1`).
+   */
+  TRAP_CODE_INTEGER_OVERFLOW = 6,
+  /**
+   * Integer division or remainder by zero.
+   */
+  TRAP_CODE_INTEGER_DIVISION_BY_ZERO = 7,
+  /**
+   * A float-to-int conversion of NaN or a value out of range.
+   */
+  TRAP_CODE_BAD_CONVERSION_TO_INTEGER = 8,
+  /**
+   * The `unreachable` instruction.
+   */
+  TRAP_CODE_UNREACHABLE = 9,
+  /**
+   * The epoch deadline passed.
+   */
+  TRAP_CODE_INTERRUPT = 10,
+  /**
+   * The store ran out of fuel.
+   */
+  TRAP_CODE_OUT_OF_FUEL = 11,
+  /**
+   * A host function returned a trap.
+   */
+  TRAP_CODE_HOST = 12,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum TrapCode TrapCode;
+#else
+typedef uint8_t TrapCode;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * Room for the C library's `sigjmp_buf` (200 bytes on x86_64 glibc), checked
+ * against the C side's size and alignment by [`init_traps`]. Only C touches
+ * its contents, through a pointer, hence the `UnsafeCell`.
+ */
+struct JmpBuf;
+
+/**
  * Engine-wide settings. Owned by the caller, freed with
  * `wasmpool_config_delete`. Not thread-safe: configure it from one thread.
  */
@@ -63,6 +149,13 @@ typedef struct wasmpool_pool_config wasmpool_pool_config_t;
  * `WASMPOOL_MPK_*` values.
  */
 typedef uint8_t wasmpool_mpk_t;
+
+/**
+ * The host-to-wasm trampoline's signature: the callee's vmctx, the caller's
+ * vmctx, and `len` 16-byte value slots holding the arguments on entry and
+ * the results on return.
+ */
+typedef void (*ArrayCallFn)(uint8_t *vmctx, uint8_t *caller_vmctx, uint8_t *values, size_t len);
 
 /**
  * A NULL pointer, a bad value, an unknown export name, a wrong arity or type.
@@ -119,6 +212,11 @@ typedef uint8_t wasmpool_mpk_t;
  * Use memory protection keys when the CPU and kernel have them.
  */
 #define WASMPOOL_MPK_AUTO 2
+
+/**
+ * Every trap code, in ABI order.
+ */
+#define TrapCode_ALL { TrapCode_StackOverflow, TrapCode_MemoryOutOfBounds, TrapCode_HeapMisaligned, TrapCode_TableOutOfBounds, TrapCode_IndirectCallToNull, TrapCode_BadSignature, TrapCode_IntegerOverflow, TrapCode_IntegerDivisionByZero, TrapCode_BadConversionToInteger, TrapCode_Unreachable, TrapCode_Interrupt, TrapCode_OutOfFuel, TrapCode_Host, }
 
 #ifdef __cplusplus
 extern "C" {
@@ -308,6 +406,18 @@ void wasmpool_pool_config_set_memory_protection_keys(wasmpool_pool_config_t *poo
  * Never NULL; the caller must not free it. Thread-safe.
  */
 const char *wasmpool_version(void);
+
+/**
+ * Fills `buf` with `sigsetjmp`, then calls `array_call(...)`: returns 1
+ * when that returned, 0 when `wasmpool_internal_unwind(buf)` jumped back.
+ */
+extern int wasmpool_internal_call(struct JmpBuf *buf, ArrayCallFn array_call, uint8_t *vmctx, uint8_t *caller_vmctx, uint8_t *values, size_t len);
+
+/**
+ * `siglongjmp`s to `buf`, whose `wasmpool_internal_call` must still be
+ * running on this thread.
+ */
+extern void wasmpool_internal_unwind(struct JmpBuf *buf);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -5,6 +5,7 @@
 //! `wasmpool_error_kind_t`). Messages name the thing that went wrong and, where
 //! there is one, the limit or byte offset involved.
 
+use crate::trap::Trap;
 use std::fmt;
 
 /// What kind of failure an [`Error`] reports. The discriminants are part of the
@@ -28,6 +29,9 @@ pub enum ErrorKind {
     Resource = 7,
     /// A bug in the library (for example a caught panic).
     Internal = 8,
+    /// WebAssembly trapped; [`Error::trap`] has the details. (Rust API only:
+    /// the C API reports traps through `wasmpool_trap_t`, never as an error.)
+    Trap = 9,
 }
 
 /// An error: a kind to branch on and a message for people.
@@ -35,12 +39,23 @@ pub enum ErrorKind {
 pub struct Error {
     kind: ErrorKind,
     message: String,
+    trap: Option<Box<Trap>>,
 }
 
 impl Error {
     /// Creates an error of the given kind.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
-        Error { kind, message: message.into() }
+        Error { kind, message: message.into(), trap: None }
+    }
+
+    /// The error that reports a trap (kind [`ErrorKind::Trap`]).
+    pub fn from_trap(trap: Trap) -> Error {
+        Error { kind: ErrorKind::Trap, message: trap.to_string(), trap: Some(Box::new(trap)) }
+    }
+
+    /// The trap, when this error reports one.
+    pub fn trap(&self) -> Option<&Trap> {
+        self.trap.as_deref()
     }
 
     /// What kind of failure this is.

@@ -1,0 +1,48 @@
+//! Instance allocation: where an instance's VMContext, memories and tables
+//! come from, and where they go when it is dropped.
+//!
+//! [`InstanceAllocator`] is the seam between instantiation and memory
+//! management. The on-demand allocator ([`on_demand`]) maps fresh memory for
+//! every instance; the pooling allocator takes pre-reserved slots and resets
+//! them on return, behind the same two calls.
+
+pub(crate) mod on_demand;
+
+use crate::error::Result;
+use crate::module::Module;
+use crate::runtime::memory::LinearMemory;
+use crate::runtime::table::Table;
+
+/// Zeroed, 16-byte aligned storage for one VMContext.
+pub(crate) struct VmctxMemory {
+    storage: Box<[u128]>,
+}
+
+impl VmctxMemory {
+    /// Zeroed storage of at least `size` bytes.
+    pub(crate) fn new(size: usize) -> VmctxMemory {
+        VmctxMemory { storage: vec![0u128; size.div_ceil(16).max(1)].into_boxed_slice() }
+    }
+
+    /// The VMContext address.
+    pub(crate) fn as_ptr(&self) -> *mut u8 {
+        self.storage.as_ptr() as *mut u8
+    }
+}
+
+/// Everything an instance takes from an allocator.
+pub(crate) struct InstanceResources {
+    pub vmctx: VmctxMemory,
+    /// The module's defined memories, in order.
+    pub memories: Vec<LinearMemory>,
+    /// The module's defined tables, in order, every element null.
+    pub tables: Vec<Table>,
+}
+
+/// Provides and takes back instance resources.
+pub(crate) trait InstanceAllocator: Send + Sync {
+    /// Resources for a new instance of `module`.
+    fn allocate(&self, module: &Module) -> Result<InstanceResources>;
+    /// Takes back the resources of a dropped instance of `module`.
+    fn deallocate(&self, module: &Module, resources: InstanceResources);
+}

@@ -1,0 +1,155 @@
+//! Code memory: compiled functions laid out in one mapping, relocated, made
+//! read+execute, and registered with the trap handler.
+//!
+//! Functions refer to each other only through PC-relative calls, which are
+//! resolved here against the layout; nothing absolute is patched in, so the
+//! bytes before mapping are position-independent (the precompiled-module work
+//! can serialize them as they are). The trap table maps a code offset to the
+//! trap code the instruction there raises; the signal handler consults it
+//! through the registration.
+
+use crate::compile::env::from_ir_trap;
+use crate::error::{Error, ErrorKind, Result};
+use crate::runtime::traps::{register_code, CodeRegistration, TrapLookup};
+use crate::trap::TrapCode;
+use cranelift_codegen::binemit::Reloc;
+use std::sync::Arc;
+
+/// One compiled function before linking.
+pub(crate) struct CompiledFunc {
+    /// (namespace, index) of the function.
+    pub key: (u32, u32),
+    pub code: Vec<u8>,
+    /// (offset in `code`, kind, target key, addend)
+    pub relocs: Vec<(u32, Reloc, (u32, u32), i64)>,
+    /// (offset in `code`, trap code)
+    pub traps: Vec<(u32, cranelift_codegen::ir::TrapCode)>,
+}
+
+/// The sorted trap table of one code mapping.
+struct TrapTable(Vec<(u32, TrapCode)>);
+
+impl TrapLookup for TrapTable {
+    fn trap_code(&self, pc_offset: usize) -> Option<TrapCode> {
+        let pc = u32::try_from(pc_offset).ok()?;
+        self.0.binary_search_by_key(&pc, |(off, _)| *off).ok().map(|i| self.0[i].1)
+    }
+}
+
+/// Executable code: one read+execute mapping, unmapped and unregistered on drop.
+pub(crate) struct CodeMemory {
+    ptr: *mut u8,
+    len: usize,
+    /// Offsets of the functions by key, sorted by key.
+    offsets: Vec<((u32, u32), u32)>,
+    _registration: Option<CodeRegistration>,
+}
+
+// SAFETY: after construction the mapping is immutable (read+execute) and the
+// raw pointer is only used to compute addresses, so sharing across threads is
+// sound.
+unsafe impl Send for CodeMemory {}
+// SAFETY: see `Send`; no interior mutability.
+unsafe impl Sync for CodeMemory {}
+
+fn resource(what: &str, e: rustix::io::Errno) -> Error {
+    Error::new(ErrorKind::Resource, format!("{what} failed: {e}"))
+}
+
+impl CodeMemory {
+    /// Lays out, relocates, maps and registers `funcs`.
+    pub(crate) fn new(mut funcs: Vec<CompiledFunc>) -> Result<CodeMemory> {
+        funcs.sort_by_key(|f| f.key);
+        let mut offsets = Vec::with_capacity(funcs.len());
+        let mut total = 0usize;
+        for f in &funcs {
+            total = total.next_multiple_of(16);
+            offsets.push((f.key, total as u32));
+            total += f.code.len();
+        }
+        let page = rustix::param::page_size();
+        let len = total.max(1).next_multiple_of(page);
+        // SAFETY: a fresh private anonymous mapping aliases nothing.
+        let ptr = unsafe {
+            rustix::mm::mmap_anonymous(
+                std::ptr::null_mut(),
+                len,
+                rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
+                rustix::mm::MapFlags::PRIVATE,
+            )
+        }
+        .map_err(|e| resource("mmap of code memory", e))? as *mut u8;
+        let mut mem = CodeMemory { ptr, len, offsets, _registration: None };
+
+        let mut traps = Vec::new();
+        for (f, (_, start)) in funcs.iter().zip(mem.offsets.clone()) {
+            // SAFETY: the layout above reserved `f.code.len()` bytes at `start`
+            // inside the writable mapping.
+            unsafe { std::ptr::copy_nonoverlapping(f.code.as_ptr(), ptr.add(start as usize), f.code.len()) };
+            for &(off, kind, target, addend) in &f.relocs {
+                let target = mem.offset(target).ok_or_else(|| Error::internal(format!("unresolved call target {target:?}")))?;
+                let at = start as usize + off as usize;
+                mem.relocate(at, kind, target as usize, addend)?;
+            }
+            for &(off, code) in &f.traps {
+                if let Some(code) = from_ir_trap(code) {
+                    traps.push((start + off, code));
+                }
+            }
+        }
+        traps.sort_by_key(|(off, _)| *off);
+
+        // SAFETY: the mapping is ours; after this no one writes to it.
+        unsafe {
+            rustix::mm::mprotect(ptr.cast(), len, rustix::mm::MprotectFlags::READ | rustix::mm::MprotectFlags::EXEC)
+        }
+        .map_err(|e| resource("mprotect of code memory", e))?;
+        mem._registration = Some(register_code(ptr as usize, len, Arc::new(TrapTable(traps))));
+        Ok(mem)
+    }
+
+    fn relocate(&mut self, at: usize, kind: Reloc, target: usize, addend: i64) -> Result<()> {
+        let pc = self.ptr as usize + at;
+        let target_addr = self.ptr as usize + target;
+        match kind {
+            Reloc::X86CallPCRel4 | Reloc::X86CallPLTRel4 | Reloc::X86PCRel4 => {
+                let delta = (target_addr as i64 + addend - pc as i64) as i32;
+                // SAFETY: `at` lies inside the writable mapping, within the
+                // function's code, where the 4-byte field of the call is.
+                unsafe { (self.ptr.add(at) as *mut [u8; 4]).write_unaligned(delta.to_le_bytes()) };
+            }
+            Reloc::Arm64Call => {
+                let delta = (target_addr as i64 + addend - pc as i64) >> 2;
+                // SAFETY: as above; the instruction word is 4 bytes.
+                unsafe {
+                    let p = self.ptr.add(at) as *mut u32;
+                    let insn = p.read_unaligned();
+                    p.write_unaligned((insn & 0xfc00_0000) | (delta as u32 & 0x03ff_ffff));
+                }
+            }
+            other => return Err(Error::internal(format!("unsupported relocation {other:?}"))),
+        }
+        Ok(())
+    }
+
+    /// Offset of the function with `key`, if present.
+    pub(crate) fn offset(&self, key: (u32, u32)) -> Option<u32> {
+        self.offsets.binary_search_by_key(&key, |(k, _)| *k).ok().map(|i| self.offsets[i].1)
+    }
+
+    /// Address of the function with `key`, if present.
+    pub(crate) fn addr(&self, key: (u32, u32)) -> Option<*const u8> {
+        // SAFETY: offsets lie inside the mapping.
+        self.offset(key).map(|o| unsafe { self.ptr.add(o as usize) } as *const u8)
+    }
+}
+
+impl Drop for CodeMemory {
+    fn drop(&mut self) {
+        // Unregister before unmapping so the handler never sees a stale range.
+        self._registration = None;
+        // SAFETY: the mapping is ours and no code in it runs any more: every
+        // instance holding this module's code keeps an `Arc` to it.
+        let _ = unsafe { rustix::mm::munmap(self.ptr.cast(), self.len) };
+    }
+}

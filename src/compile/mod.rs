@@ -1,0 +1,146 @@
+//! The compiler: each defined function's body is translated to Cranelift IR
+//! ([`func_translator`]), compiled for the host by `cranelift-codegen`, and
+//! the results are linked into one executable mapping ([`code_memory`]).
+//! Escaping functions also get an array-call trampoline ([`trampolines`]).
+//!
+//! Functions compile in parallel: the jobs are split across up to
+//! `available_parallelism` threads, each with its own Cranelift context.
+
+pub(crate) mod code_memory;
+pub(crate) mod env;
+pub(crate) mod func_translator;
+pub(crate) mod trampolines;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::module::info::ModuleInfo;
+use crate::runtime::vmcontext::VMOffsets;
+use code_memory::{CodeMemory, CompiledFunc};
+use cranelift_codegen::control::ControlPlane;
+use cranelift_codegen::ir::{ExternalName, Function};
+use cranelift_codegen::isa::{OwnedTargetIsa, TargetIsa};
+use cranelift_codegen::FinalizedRelocTarget;
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_codegen::Context;
+use cranelift_frontend::FunctionBuilderContext;
+use env::{HeapStyle, ModuleEnv};
+use trampolines::{NS_ARRAY, NS_WASM};
+
+/// Builds the Cranelift target for the host with our settings.
+pub(crate) fn host_isa() -> Result<OwnedTargetIsa> {
+    let mut flags = settings::builder();
+    let set = |f: &mut settings::Builder, k: &str, v: &str| {
+        f.set(k, v).map_err(|e| Error::internal(format!("cranelift setting {k}={v}: {e}")))
+    };
+    set(&mut flags, "opt_level", "speed")?;
+    set(&mut flags, "enable_multi_ret_implicit_sret", "true")?;
+    set(&mut flags, "enable_probestack", "false")?;
+    set(&mut flags, "preserve_frame_pointers", "true")?;
+    set(&mut flags, "unwind_info", "false")?;
+    set(&mut flags, "enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" })?;
+    let builder = cranelift_native::builder().map_err(|e| Error::unsupported(format!("host not supported by Cranelift: {e}")))?;
+    builder
+        .finish(settings::Flags::new(flags))
+        .map_err(|e| Error::unsupported(format!("host not supported by Cranelift: {e}")))
+}
+
+/// Compiles one IR function into a relocatable [`CompiledFunc`].
+pub(crate) fn compile_function(isa: &dyn TargetIsa, ctx: &mut Context, func: Function) -> Result<CompiledFunc> {
+    let key = match func.name {
+        cranelift_codegen::ir::UserFuncName::User(ref n) => (n.namespace, n.index),
+        _ => (u32::MAX, 0),
+    };
+    ctx.clear();
+    ctx.func = func;
+    let names = ctx.func.params.user_named_funcs().clone();
+    let compiled = ctx
+        .compile(isa, &mut ControlPlane::default())
+        .map_err(|e| Error::internal(format!("cranelift failed to compile function {key:?}: {:?}", e.inner)))?;
+    let code = compiled.code_buffer().to_vec();
+    let mut relocs = Vec::new();
+    for r in compiled.buffer.relocs() {
+        let target = match &r.target {
+            FinalizedRelocTarget::ExternalName(ExternalName::User(name)) => {
+                let n = &names[*name];
+                (n.namespace, n.index)
+            }
+            other => return Err(Error::internal(format!("unexpected relocation target {other:?}"))),
+        };
+        relocs.push((r.offset, r.kind, target, r.addend));
+    }
+    let traps = compiled.buffer.traps().iter().map(|t| (t.offset, t.code)).collect();
+    Ok(CompiledFunc { key, code, relocs, traps })
+}
+
+/// One unit of compilation work.
+#[derive(Clone, Copy)]
+enum Job {
+    Wasm(u32),
+    Array(u32),
+}
+
+/// Compiles every defined function of a module (and the trampolines of the
+/// escaping ones) and links them into executable memory.
+pub(crate) fn compile_module(
+    isa: &dyn TargetIsa,
+    config: &Config,
+    info: &ModuleInfo,
+    offsets: &VMOffsets,
+    wasm: &[u8],
+) -> Result<CodeMemory> {
+    let env = ModuleEnv {
+        info,
+        offsets,
+        wasm,
+        heaps: info.memories.iter().map(|m| HeapStyle::for_memory(m, config)).collect(),
+        call_conv: isa.default_call_conv(),
+        frontend: isa.frontend_config(),
+    };
+    let mut jobs = Vec::new();
+    for f in info.num_imported_funcs..info.functions.len() as u32 {
+        jobs.push(Job::Wasm(f));
+        if info.escaping.contains(&f) {
+            jobs.push(Job::Array(f));
+        }
+    }
+    let threads = if config.parallel_compilation {
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(jobs.len() / 4 + 1)
+    } else {
+        1
+    };
+    let run = |jobs: &[Job]| -> Result<Vec<CompiledFunc>> {
+        let mut ctx = Context::new();
+        let mut fctx = FunctionBuilderContext::new();
+        let mut out = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let func = match *job {
+                Job::Wasm(f) => {
+                    let mut func = Function::new();
+                    func_translator::translate_function(&env, f, &mut func, &mut fctx)?;
+                    func
+                }
+                Job::Array(f) => {
+                    trampolines::array_call_trampoline(f, info.func_type(f), env.call_conv, env.frontend, &mut fctx)
+                }
+            };
+            out.push(compile_function(isa, &mut ctx, func)?);
+        }
+        Ok(out)
+    };
+    let funcs = if threads <= 1 {
+        run(&jobs)?
+    } else {
+        let chunk = jobs.len().div_ceil(threads);
+        let results: Vec<Result<Vec<CompiledFunc>>> = std::thread::scope(|s| {
+            let handles: Vec<_> = jobs.chunks(chunk).map(|c| s.spawn(move || run(c))).collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(Error::internal("compiler thread panicked")))).collect()
+        });
+        let mut all = Vec::with_capacity(jobs.len());
+        for r in results {
+            all.extend(r?);
+        }
+        all
+    };
+    debug_assert!(funcs.iter().all(|f| f.key.0 == NS_WASM || f.key.0 == NS_ARRAY));
+    CodeMemory::new(funcs)
+}

@@ -1,0 +1,438 @@
+//! The front end: validate a module with `wasmparser` and decode it into a
+//! [`ModuleInfo`].
+//!
+//! Validation runs first over the whole binary (the enabled features are
+//! WebAssembly 2.0 without SIMD, plus multi-memory), so the decoding pass
+//! below can assume well-formed input and keep only what the compiler and the
+//! runtime need: types, imports, the index spaces of functions, tables,
+//! memories and globals, exports, element and data segments, and the ranges
+//! of the function bodies within the original bytes.
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::types::{FuncType, GlobalType, MemoryType, TableType, ValType};
+use std::collections::BTreeSet;
+use std::ops::Range;
+use wasmparser::{Operator, Parser, Payload, Validator, WasmFeatures};
+
+/// The features the front end accepts.
+pub(crate) fn features() -> WasmFeatures {
+    WasmFeatures::WASM2.difference(WasmFeatures::SIMD).union(WasmFeatures::MULTI_MEMORY)
+}
+
+/// What an import provides.
+#[derive(Clone, Debug)]
+pub(crate) enum ImportKind {
+    Func(u32),
+    Table(TableType),
+    Memory(MemoryType),
+    Global(GlobalType),
+}
+
+/// One import.
+#[derive(Clone, Debug)]
+pub(crate) struct Import {
+    pub module: String,
+    pub name: String,
+    pub kind: ImportKind,
+}
+
+/// An index into one of the module's index spaces, as exports name them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EntityIndex {
+    Func(u32),
+    Table(u32),
+    Memory(u32),
+    Global(u32),
+}
+
+/// One instruction of a constant expression (the extended-const arithmetic
+/// is accepted too, so later feature work needs no new evaluator).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum ConstOp {
+    I32(i32),
+    I64(i64),
+    F32(u32),
+    F64(u64),
+    RefNull,
+    RefFunc(u32),
+    GlobalGet(u32),
+    I32Add,
+    I32Sub,
+    I32Mul,
+    I64Add,
+    I64Sub,
+    I64Mul,
+}
+
+/// A constant expression, evaluated at instantiation.
+#[derive(Clone, Debug)]
+pub(crate) struct ConstExpr(pub Vec<ConstOp>);
+
+impl ConstExpr {
+    fn parse(expr: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr> {
+        let mut ops = Vec::new();
+        let mut reader = expr.get_operators_reader();
+        while !reader.eof() {
+            let op = reader.read().map_err(invalid)?;
+            ops.push(match op {
+                Operator::I32Const { value } => ConstOp::I32(value),
+                Operator::I64Const { value } => ConstOp::I64(value),
+                Operator::F32Const { value } => ConstOp::F32(value.bits()),
+                Operator::F64Const { value } => ConstOp::F64(value.bits()),
+                Operator::RefNull { .. } => ConstOp::RefNull,
+                Operator::RefFunc { function_index } => ConstOp::RefFunc(function_index),
+                Operator::GlobalGet { global_index } => ConstOp::GlobalGet(global_index),
+                Operator::I32Add => ConstOp::I32Add,
+                Operator::I32Sub => ConstOp::I32Sub,
+                Operator::I32Mul => ConstOp::I32Mul,
+                Operator::I64Add => ConstOp::I64Add,
+                Operator::I64Sub => ConstOp::I64Sub,
+                Operator::I64Mul => ConstOp::I64Mul,
+                Operator::End => continue,
+                other => {
+                    return Err(Error::new(
+                        ErrorKind::InvalidModule,
+                        format!("unsupported constant expression operator {other:?}"),
+                    ));
+                }
+            });
+        }
+        Ok(ConstExpr(ops))
+    }
+
+    /// The constant as an `i32`-typed offset when it has no `global.get`.
+    pub(crate) fn as_const_u32(&self) -> Option<u32> {
+        match self.0.as_slice() {
+            [ConstOp::I32(v)] => Some(*v as u32),
+            _ => None,
+        }
+    }
+}
+
+/// Where an element segment goes.
+#[derive(Clone, Debug)]
+pub(crate) enum ElemMode {
+    Active { table: u32, offset: ConstExpr },
+    Passive,
+    Declared,
+}
+
+/// The items of an element segment.
+#[derive(Clone, Debug)]
+pub(crate) enum ElemItems {
+    /// Function indices (the common, compact form).
+    Funcs(Vec<u32>),
+    /// Arbitrary constant expressions.
+    Exprs(Vec<ConstExpr>),
+}
+
+impl ElemItems {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            ElemItems::Funcs(f) => f.len(),
+            ElemItems::Exprs(e) => e.len(),
+        }
+    }
+}
+
+/// One element segment.
+#[derive(Clone, Debug)]
+pub(crate) struct ElemSegment {
+    pub mode: ElemMode,
+    pub items: ElemItems,
+}
+
+/// Where a data segment goes.
+#[derive(Clone, Debug)]
+pub(crate) enum DataMode {
+    Active { memory: u32, offset: ConstExpr },
+    Passive,
+}
+
+/// One data segment; its bytes are a range of the module's binary.
+#[derive(Clone, Debug)]
+pub(crate) struct DataSegment {
+    pub mode: DataMode,
+    pub data: Range<usize>,
+}
+
+/// Everything the compiler and the runtime need to know about a module.
+#[derive(Debug, Default)]
+pub(crate) struct ModuleInfo {
+    pub types: Vec<FuncType>,
+    pub imports: Vec<Import>,
+    /// Type index of every function, imported ones first.
+    pub functions: Vec<u32>,
+    pub num_imported_funcs: u32,
+    /// Every table, imported ones first.
+    pub tables: Vec<TableType>,
+    pub num_imported_tables: u32,
+    /// Every memory, imported ones first.
+    pub memories: Vec<MemoryType>,
+    pub num_imported_memories: u32,
+    /// Every global, imported ones first.
+    pub globals: Vec<GlobalType>,
+    pub num_imported_globals: u32,
+    /// Initializers of the defined globals.
+    pub global_inits: Vec<ConstExpr>,
+    pub exports: Vec<(String, EntityIndex)>,
+    pub start: Option<u32>,
+    pub elements: Vec<ElemSegment>,
+    pub data: Vec<DataSegment>,
+    /// Byte ranges of the defined functions' bodies (locals and code).
+    pub bodies: Vec<Range<usize>>,
+    /// Functions that can be referenced from outside their own code
+    /// (exported, in an element segment, or in a global initializer): they
+    /// need a host-to-wasm entry trampoline.
+    pub escaping: BTreeSet<u32>,
+}
+
+impl ModuleInfo {
+    pub(crate) fn num_defined_funcs(&self) -> u32 {
+        self.functions.len() as u32 - self.num_imported_funcs
+    }
+
+    pub(crate) fn num_defined_memories(&self) -> u32 {
+        self.memories.len() as u32 - self.num_imported_memories
+    }
+
+    pub(crate) fn num_defined_tables(&self) -> u32 {
+        self.tables.len() as u32 - self.num_imported_tables
+    }
+
+    pub(crate) fn num_defined_globals(&self) -> u32 {
+        self.globals.len() as u32 - self.num_imported_globals
+    }
+
+    pub(crate) fn func_type(&self, func: u32) -> &FuncType {
+        &self.types[self.functions[func as usize] as usize]
+    }
+}
+
+fn invalid(e: wasmparser::BinaryReaderError) -> Error {
+    Error::new(ErrorKind::InvalidModule, format!("invalid module: {} (at byte offset {})", e.message(), e.offset()))
+}
+
+fn val_type(ty: wasmparser::ValType) -> Result<ValType> {
+    ValType::from_wasmparser(ty)
+        .ok_or_else(|| Error::unsupported(format!("value type {ty:?} is not supported")))
+}
+
+fn table_type(ty: &wasmparser::TableType) -> Result<TableType> {
+    let element = ValType::from_ref_type(ty.element_type)
+        .ok_or_else(|| Error::unsupported(format!("table element type {:?} is not supported", ty.element_type)))?;
+    if ty.table64 || ty.shared {
+        return Err(Error::unsupported("64-bit and shared tables are not supported"));
+    }
+    Ok(TableType { element, min: ty.initial as u32, max: ty.maximum.map(|m| m as u32) })
+}
+
+fn memory_type(ty: &wasmparser::MemoryType) -> Result<MemoryType> {
+    if ty.memory64 || ty.shared || ty.page_size_log2.is_some() {
+        return Err(Error::unsupported("64-bit, shared and custom-page-size memories are not supported"));
+    }
+    Ok(MemoryType { min: ty.initial, max: ty.maximum })
+}
+
+fn global_type(ty: &wasmparser::GlobalType) -> Result<GlobalType> {
+    Ok(GlobalType { content: val_type(ty.content_type)?, mutable: ty.mutable })
+}
+
+/// Validates `wasm` and decodes it.
+pub(crate) fn decode(wasm: &[u8]) -> Result<ModuleInfo> {
+    Validator::new_with_features(features()).validate_all(wasm).map_err(invalid)?;
+
+    let mut info = ModuleInfo::default();
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload.map_err(invalid)? {
+            Payload::TypeSection(reader) => {
+                for ty in reader.into_iter_err_on_gc_types() {
+                    let ty = ty.map_err(invalid)?;
+                    let params = ty.params().iter().map(|t| val_type(*t)).collect::<Result<Vec<_>>>()?;
+                    let results = ty.results().iter().map(|t| val_type(*t)).collect::<Result<Vec<_>>>()?;
+                    info.types.push(FuncType::new(params, results));
+                }
+            }
+            Payload::ImportSection(reader) => {
+                for import in reader.into_imports() {
+                    let import = import.map_err(invalid)?;
+                    let kind = match import.ty {
+                        wasmparser::TypeRef::Func(t) | wasmparser::TypeRef::FuncExact(t) => {
+                            info.functions.push(t);
+                            info.num_imported_funcs += 1;
+                            ImportKind::Func(t)
+                        }
+                        wasmparser::TypeRef::Table(t) => {
+                            let t = table_type(&t)?;
+                            info.tables.push(t.clone());
+                            info.num_imported_tables += 1;
+                            ImportKind::Table(t)
+                        }
+                        wasmparser::TypeRef::Memory(m) => {
+                            let m = memory_type(&m)?;
+                            info.memories.push(m.clone());
+                            info.num_imported_memories += 1;
+                            ImportKind::Memory(m)
+                        }
+                        wasmparser::TypeRef::Global(g) => {
+                            let g = global_type(&g)?;
+                            info.globals.push(g.clone());
+                            info.num_imported_globals += 1;
+                            ImportKind::Global(g)
+                        }
+                        wasmparser::TypeRef::Tag(_) => return Err(Error::unsupported("tags are not supported")),
+                    };
+                    info.imports.push(Import { module: import.module.to_string(), name: import.name.to_string(), kind });
+                }
+            }
+            Payload::FunctionSection(reader) => {
+                for ty in reader {
+                    info.functions.push(ty.map_err(invalid)?);
+                }
+            }
+            Payload::TableSection(reader) => {
+                for table in reader {
+                    let table = table.map_err(invalid)?;
+                    if !matches!(table.init, wasmparser::TableInit::RefNull) {
+                        return Err(Error::unsupported("table initializer expressions are not supported"));
+                    }
+                    info.tables.push(table_type(&table.ty)?);
+                }
+            }
+            Payload::MemorySection(reader) => {
+                for memory in reader {
+                    info.memories.push(memory_type(&memory.map_err(invalid)?)?);
+                }
+            }
+            Payload::GlobalSection(reader) => {
+                for global in reader {
+                    let global = global.map_err(invalid)?;
+                    info.globals.push(global_type(&global.ty)?);
+                    let init = ConstExpr::parse(&global.init_expr)?;
+                    note_escaping(&mut info.escaping, &init);
+                    info.global_inits.push(init);
+                }
+            }
+            Payload::ExportSection(reader) => {
+                for export in reader {
+                    let export = export.map_err(invalid)?;
+                    let index = match export.kind {
+                        wasmparser::ExternalKind::Func | wasmparser::ExternalKind::FuncExact => {
+                            info.escaping.insert(export.index);
+                            EntityIndex::Func(export.index)
+                        }
+                        wasmparser::ExternalKind::Table => EntityIndex::Table(export.index),
+                        wasmparser::ExternalKind::Memory => EntityIndex::Memory(export.index),
+                        wasmparser::ExternalKind::Global => EntityIndex::Global(export.index),
+                        wasmparser::ExternalKind::Tag => return Err(Error::unsupported("tags are not supported")),
+                    };
+                    info.exports.push((export.name.to_string(), index));
+                }
+            }
+            Payload::StartSection { func, .. } => {
+                info.start = Some(func);
+                info.escaping.insert(func);
+            }
+            Payload::ElementSection(reader) => {
+                for elem in reader {
+                    let elem = elem.map_err(invalid)?;
+                    let mode = match elem.kind {
+                        wasmparser::ElementKind::Active { table_index, offset_expr } => ElemMode::Active {
+                            table: table_index.unwrap_or(0),
+                            offset: ConstExpr::parse(&offset_expr)?,
+                        },
+                        wasmparser::ElementKind::Passive => ElemMode::Passive,
+                        wasmparser::ElementKind::Declared => ElemMode::Declared,
+                    };
+                    let items = match elem.items {
+                        wasmparser::ElementItems::Functions(funcs) => {
+                            let funcs = funcs.into_iter().collect::<std::result::Result<Vec<u32>, _>>().map_err(invalid)?;
+                            info.escaping.extend(funcs.iter().copied());
+                            ElemItems::Funcs(funcs)
+                        }
+                        wasmparser::ElementItems::Expressions(_, exprs) => {
+                            let mut items = Vec::new();
+                            for expr in exprs {
+                                let expr = ConstExpr::parse(&expr.map_err(invalid)?)?;
+                                note_escaping(&mut info.escaping, &expr);
+                                items.push(expr);
+                            }
+                            ElemItems::Exprs(items)
+                        }
+                    };
+                    info.elements.push(ElemSegment { mode, items });
+                }
+            }
+            Payload::DataSection(reader) => {
+                for data in reader {
+                    let data = data.map_err(invalid)?;
+                    let mode = match data.kind {
+                        wasmparser::DataKind::Active { memory_index, offset_expr } => {
+                            DataMode::Active { memory: memory_index, offset: ConstExpr::parse(&offset_expr)? }
+                        }
+                        wasmparser::DataKind::Passive => DataMode::Passive,
+                    };
+                    let start = data.data.as_ptr() as usize - wasm.as_ptr() as usize;
+                    info.data.push(DataSegment { mode, data: start..start + data.data.len() });
+                }
+            }
+            Payload::CodeSectionEntry(body) => {
+                let range = body.range();
+                info.bodies.push(range.start as usize..range.end as usize);
+            }
+            Payload::TagSection(_) => return Err(Error::unsupported("tags are not supported")),
+            _ => {}
+        }
+    }
+    Ok(info)
+}
+
+fn note_escaping(escaping: &mut BTreeSet<u32>, expr: &ConstExpr) {
+    for op in &expr.0 {
+        if let ConstOp::RefFunc(f) = op {
+            escaping.insert(*f);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_the_index_spaces() {
+        let wasm = wat::parse_str(
+            r#"(module
+                (import "env" "f" (func $f (param i32)))
+                (import "env" "m" (memory 1))
+                (global $g (mut i64) (i64.const 7))
+                (table 2 funcref)
+                (elem (i32.const 0) $h)
+                (data (i32.const 16) "hi")
+                (func $h (export "h") (result i32) i32.const 1)
+                (start $h2)
+                (func $h2))"#,
+        )
+        .unwrap();
+        let info = decode(&wasm).unwrap();
+        assert_eq!(info.num_imported_funcs, 1);
+        assert_eq!(info.functions.len(), 3);
+        assert_eq!(info.num_imported_memories, 1);
+        assert_eq!(info.num_defined_memories(), 0);
+        assert_eq!(info.globals[0], GlobalType { content: ValType::I64, mutable: true });
+        assert_eq!(info.exports, vec![("h".to_string(), EntityIndex::Func(1))]);
+        assert_eq!(info.start, Some(2));
+        assert_eq!(info.bodies.len(), 2);
+        assert_eq!(&wasm[info.data[0].data.clone()], b"hi");
+        assert!(info.escaping.contains(&1) && !info.escaping.contains(&2));
+    }
+
+    #[test]
+    fn invalid_input_names_the_offset() {
+        let err = decode(b"\0asm\x01\0\0\0\x01").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidModule);
+        assert!(err.message().contains("offset"), "{}", err.message());
+        let err = decode(&wat::parse_str("(module (func (result i32)))").unwrap()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidModule);
+    }
+}

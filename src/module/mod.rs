@@ -1,0 +1,144 @@
+//! Modules: validated, decoded and compiled WebAssembly, ready to instantiate.
+//!
+//! `Module::new` runs the front end ([`info`]), the compiler, and interns the
+//! module's signatures in the engine so `call_indirect` can compare ids. A
+//! module is immutable and cheap to clone (an `Arc`); it may be shared across
+//! threads and instantiated in any store of its engine.
+
+pub(crate) mod info;
+
+use crate::compile::code_memory::CodeMemory;
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::runtime::vmcontext::VMOffsets;
+use crate::types::{FuncType, GlobalType, MemoryType, TableType};
+use info::{EntityIndex, ImportKind, ModuleInfo};
+use std::ops::Range;
+use std::sync::Arc;
+
+/// A compiled WebAssembly module.
+#[derive(Clone)]
+pub struct Module(Arc<ModuleInner>);
+
+struct ModuleInner {
+    engine: Engine,
+    info: ModuleInfo,
+    offsets: VMOffsets,
+    code: CodeMemory,
+    /// Engine-wide signature id of each type index.
+    type_ids: Box<[u32]>,
+    /// The bytes of every data segment, concatenated.
+    data: Box<[u8]>,
+    data_ranges: Vec<Range<usize>>,
+}
+
+/// The type of an import or export.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExternType {
+    /// A function of this signature.
+    Func(FuncType),
+    /// A global of this type.
+    Global(GlobalType),
+    /// A table of this type.
+    Table(TableType),
+    /// A memory of this type.
+    Memory(MemoryType),
+}
+
+impl Module {
+    /// Validates, decodes and compiles `wasm` for `engine`. Malformed or
+    /// invalid input is an `InvalidModule` error naming the problem and its
+    /// byte offset.
+    pub fn new(engine: &Engine, wasm: &[u8]) -> Result<Module> {
+        let info = info::decode(wasm)?;
+        let offsets = VMOffsets::new(&info);
+        engine.check_module(&info, &offsets)?;
+        let code = crate::compile::compile_module(engine.isa(), engine.config(), &info, &offsets, wasm)?;
+        let type_ids = info.types.iter().map(|t| engine.intern(t)).collect();
+        let mut data = Vec::new();
+        let mut data_ranges = Vec::with_capacity(info.data.len());
+        for seg in &info.data {
+            let start = data.len();
+            data.extend_from_slice(&wasm[seg.data.clone()]);
+            data_ranges.push(start..data.len());
+        }
+        Ok(Module(Arc::new(ModuleInner {
+            engine: engine.clone(),
+            info,
+            offsets,
+            code,
+            type_ids,
+            data: data.into_boxed_slice(),
+            data_ranges,
+        })))
+    }
+
+    /// Checks that `wasm` is a valid module without compiling it.
+    pub fn validate(_engine: &Engine, wasm: &[u8]) -> Result<()> {
+        info::decode(wasm).map(|_| ())
+    }
+
+    /// The module's imports: (module, name, type), in order.
+    pub fn imports(&self) -> Vec<(String, String, ExternType)> {
+        let info = &self.0.info;
+        info.imports
+            .iter()
+            .map(|i| {
+                let ty = match &i.kind {
+                    ImportKind::Func(t) => ExternType::Func(info.types[*t as usize].clone()),
+                    ImportKind::Global(g) => ExternType::Global(g.clone()),
+                    ImportKind::Table(t) => ExternType::Table(t.clone()),
+                    ImportKind::Memory(m) => ExternType::Memory(m.clone()),
+                };
+                (i.module.clone(), i.name.clone(), ty)
+            })
+            .collect()
+    }
+
+    /// The module's exports: (name, type), in order.
+    pub fn exports(&self) -> Vec<(String, ExternType)> {
+        let info = &self.0.info;
+        info.exports
+            .iter()
+            .map(|(name, index)| {
+                let ty = match *index {
+                    EntityIndex::Func(f) => ExternType::Func(info.func_type(f).clone()),
+                    EntityIndex::Global(g) => ExternType::Global(info.globals[g as usize].clone()),
+                    EntityIndex::Table(t) => ExternType::Table(info.tables[t as usize].clone()),
+                    EntityIndex::Memory(m) => ExternType::Memory(info.memories[m as usize].clone()),
+                };
+                (name.clone(), ty)
+            })
+            .collect()
+    }
+
+    /// The engine the module was compiled for.
+    pub fn engine(&self) -> &Engine {
+        &self.0.engine
+    }
+
+    pub(crate) fn info(&self) -> &ModuleInfo {
+        &self.0.info
+    }
+
+    pub(crate) fn offsets(&self) -> &VMOffsets {
+        &self.0.offsets
+    }
+
+    pub(crate) fn code(&self) -> &CodeMemory {
+        &self.0.code
+    }
+
+    pub(crate) fn type_ids(&self) -> &[u32] {
+        &self.0.type_ids
+    }
+
+    pub(crate) fn data_bytes(&self, segment: u32) -> &[u8] {
+        &self.0.data[self.0.data_ranges[segment as usize].clone()]
+    }
+
+    /// Whether two handles refer to the same compiled module.
+    pub(crate) fn same(&self, other: &Module) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}

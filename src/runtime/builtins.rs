@@ -1,0 +1,67 @@
+//! The builtin functions (libcalls) compiled code calls for operations too
+//! large to inline: memory and table growth, bulk memory and table
+//! operations, segment drops.
+//!
+//! Compiled code finds them through the `builtins` pointer of its VMContext,
+//! indexed by [`Builtin`], so the code itself holds no absolute address. Each
+//! takes the caller's VMContext first. Those that can trap return 1 on success
+//! and 0 on failure, and the compiled code turns a 0 into the builtin's one
+//! trap code (see [`Builtin::trap`]); no Rust frame is ever unwound.
+
+use crate::trap::TrapCode;
+
+/// A parameter or result type of a builtin, as the translator lowers it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BuiltinTy {
+    I32,
+    I64,
+    /// A pointer-sized word (a reference).
+    Ptr,
+}
+
+/// The builtins, in the order of the table compiled code indexes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum Builtin {
+    MemoryGrow = 0,
+    MemoryFill,
+    MemoryCopy,
+    MemoryInit,
+    DataDrop,
+    TableGrow,
+    TableFill,
+    TableCopy,
+    TableInit,
+    ElemDrop,
+}
+
+/// Number of builtins.
+pub(crate) const NUM_BUILTINS: usize = 10;
+
+impl Builtin {
+    /// Parameters after the leading VMContext, and results.
+    pub(crate) fn signature(self) -> (&'static [BuiltinTy], &'static [BuiltinTy]) {
+        use BuiltinTy::*;
+        match self {
+            Builtin::MemoryGrow => (&[I32, I32], &[I32]),
+            Builtin::MemoryFill => (&[I32, I64, I32, I64], &[I32]),
+            Builtin::MemoryCopy => (&[I32, I64, I32, I64, I64], &[I32]),
+            Builtin::MemoryInit => (&[I32, I32, I64, I32, I32], &[I32]),
+            Builtin::DataDrop => (&[I32], &[]),
+            Builtin::TableGrow => (&[I32, I32, Ptr], &[I32]),
+            Builtin::TableFill => (&[I32, I32, Ptr, I32], &[I32]),
+            Builtin::TableCopy => (&[I32, I32, I32, I32, I32], &[I32]),
+            Builtin::TableInit => (&[I32, I32, I32, I32, I32], &[I32]),
+            Builtin::ElemDrop => (&[I32], &[]),
+        }
+    }
+
+    /// The trap a 0 result means, for builtins that can trap.
+    pub(crate) fn trap(self) -> Option<TrapCode> {
+        match self {
+            Builtin::MemoryFill | Builtin::MemoryCopy | Builtin::MemoryInit => Some(TrapCode::MemoryOutOfBounds),
+            Builtin::TableFill | Builtin::TableCopy | Builtin::TableInit => Some(TrapCode::TableOutOfBounds),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! The implementations of the builtins (see `builtins.rs` for the contract).
+//!
+//! Each is an `extern "C"` function called from compiled code with the
+//! caller's VMContext. None of them unwinds: failures are reported through
+//! the return value and turned into traps by the compiled code. A panic here
+//! would be a bug; it aborts rather than unwinding into wasm frames.
+
+use crate::runtime::builtins::NUM_BUILTINS;
+use crate::runtime::instance::InstanceData;
+
+/// The builtin table every VMContext points to: one function pointer per
+/// `Builtin`, in its order (compiled code loads entry `i` at offset `8 * i`).
+#[repr(C)]
+pub(crate) struct BuiltinTable {
+    memory_grow: unsafe extern "C" fn(*mut u8, u32, u32) -> u32,
+    memory_fill: unsafe extern "C" fn(*mut u8, u32, u64, u32, u64) -> u32,
+    memory_copy: unsafe extern "C" fn(*mut u8, u32, u64, u32, u64, u64) -> u32,
+    memory_init: unsafe extern "C" fn(*mut u8, u32, u32, u64, u32, u32) -> u32,
+    data_drop: unsafe extern "C" fn(*mut u8, u32),
+    table_grow: unsafe extern "C" fn(*mut u8, u32, u32, usize) -> u32,
+    table_fill: unsafe extern "C" fn(*mut u8, u32, u32, usize, u32) -> u32,
+    table_copy: unsafe extern "C" fn(*mut u8, u32, u32, u32, u32, u32) -> u32,
+    table_init: unsafe extern "C" fn(*mut u8, u32, u32, u32, u32, u32) -> u32,
+    elem_drop: unsafe extern "C" fn(*mut u8, u32),
+}
+
+const _: () = assert!(std::mem::size_of::<BuiltinTable>() == 8 * NUM_BUILTINS);
+
+/// The one builtin table of the process.
+pub(crate) static BUILTINS: BuiltinTable = BuiltinTable {
+    memory_grow,
+    memory_fill,
+    memory_copy,
+    memory_init,
+    data_drop,
+    table_grow,
+    table_fill,
+    table_copy,
+    table_init,
+    elem_drop,
+};
+
+/// The instance of `vmctx`.
+///
+/// # Safety
+/// Only called by compiled code, which passes its own live VMContext.
+unsafe fn instance<'a>(vmctx: *mut u8) -> &'a mut InstanceData {
+    // SAFETY: compiled code passes the VMContext it runs with.
+    unsafe { InstanceData::from_vmctx(vmctx) }
+}
+
+fn ok(r: Result<(), crate::trap::TrapCode>) -> u32 {
+    r.is_ok() as u32
+}
+
+unsafe extern "C" fn memory_grow(vmctx: *mut u8, mem: u32, delta: u32) -> u32 {
+    // SAFETY: see `instance`; the memory object outlives the call.
+    let m = unsafe { instance(vmctx) }.memory(mem);
+    // SAFETY: `m.mem` points to the live memory object.
+    match unsafe { &mut *m.mem }.grow(delta as u64) {
+        Some(old) => old as u32,
+        None => u32::MAX,
+    }
+}
+
+unsafe extern "C" fn memory_fill(vmctx: *mut u8, mem: u32, dst: u64, val: u32, len: u64) -> u32 {
+    // SAFETY: see `instance`.
+    let m = unsafe { instance(vmctx) }.memory(mem);
+    // SAFETY: the definition is valid during the call.
+    let def = unsafe { &*m.def };
+    if dst.checked_add(len).is_none_or(|e| e > def.current_length as u64) {
+        return 0;
+    }
+    // SAFETY: the range was bounds-checked against the accessible length.
+    unsafe { std::ptr::write_bytes(def.base.add(dst as usize), val as u8, len as usize) };
+    1
+}
+
+unsafe extern "C" fn memory_copy(vmctx: *mut u8, dst_mem: u32, dst: u64, src_mem: u32, src: u64, len: u64) -> u32 {
+    // SAFETY: see `instance`.
+    let inst = unsafe { instance(vmctx) };
+    // SAFETY: the definitions are valid during the call.
+    let (d, s) = unsafe { (&*inst.memory(dst_mem).def, &*inst.memory(src_mem).def) };
+    if dst.checked_add(len).is_none_or(|e| e > d.current_length as u64)
+        || src.checked_add(len).is_none_or(|e| e > s.current_length as u64)
+    {
+        return 0;
+    }
+    // SAFETY: both ranges were bounds-checked; `copy` allows overlap.
+    unsafe { std::ptr::copy(s.base.add(src as usize), d.base.add(dst as usize), len as usize) };
+    1
+}
+
+unsafe extern "C" fn memory_init(vmctx: *mut u8, mem: u32, data: u32, dst: u64, src: u32, len: u32) -> u32 {
+    // SAFETY: see `instance`.
+    ok(unsafe { instance(vmctx) }.memory_init(mem, data, dst, src, len))
+}
+
+unsafe extern "C" fn data_drop(vmctx: *mut u8, data: u32) {
+    // SAFETY: see `instance`.
+    unsafe { instance(vmctx) }.data_drop(data)
+}
+
+unsafe extern "C" fn table_grow(vmctx: *mut u8, table: u32, delta: u32, init: usize) -> u32 {
+    // SAFETY: see `instance`.
+    let t = unsafe { instance(vmctx) }.table(table);
+    // SAFETY: the table object outlives the call.
+    match unsafe { &mut *t.table }.grow(delta, init) {
+        Some(old) => old,
+        None => u32::MAX,
+    }
+}
+
+unsafe extern "C" fn table_fill(vmctx: *mut u8, table: u32, dst: u32, val: usize, len: u32) -> u32 {
+    // SAFETY: see `instance`.
+    let t = unsafe { instance(vmctx) }.table(table);
+    // SAFETY: the table object outlives the call.
+    let elems = unsafe { &mut *t.table }.elements_mut();
+    let (dst, len) = (dst as usize, len as usize);
+    match dst.checked_add(len) {
+        Some(end) if end <= elems.len() => {
+            elems[dst..end].fill(val);
+            1
+        }
+        _ => 0,
+    }
+}
+
+unsafe extern "C" fn table_copy(vmctx: *mut u8, dst_table: u32, src_table: u32, dst: u32, src: u32, len: u32) -> u32 {
+    // SAFETY: see `instance`.
+    let inst = unsafe { instance(vmctx) };
+    let (d, s) = (inst.table(dst_table), inst.table(src_table));
+    let (dst, src, len) = (dst as usize, src as usize, len as usize);
+    // SAFETY: the table objects outlive the call; read lengths first.
+    let (dlen, slen) = unsafe { ((*d.table).elements().len(), (*s.table).elements().len()) };
+    if dst.checked_add(len).is_none_or(|e| e > dlen) || src.checked_add(len).is_none_or(|e| e > slen) {
+        return 0;
+    }
+    if d.table == s.table {
+        // SAFETY: one live table, borrowed once.
+        unsafe { &mut *d.table }.elements_mut().copy_within(src..src + len, dst);
+    } else {
+        // SAFETY: two distinct live tables.
+        let (dt, st) = unsafe { (&mut *d.table, &*s.table) };
+        dt.elements_mut()[dst..dst + len].copy_from_slice(&st.elements()[src..src + len]);
+    }
+    1
+}
+
+unsafe extern "C" fn table_init(vmctx: *mut u8, table: u32, elem: u32, dst: u32, src: u32, len: u32) -> u32 {
+    // SAFETY: see `instance`.
+    ok(unsafe { instance(vmctx) }.table_init(table, elem, dst, src, len))
+}
+
+unsafe extern "C" fn elem_drop(vmctx: *mut u8, elem: u32) {
+    // SAFETY: see `instance`.
+    unsafe { instance(vmctx) }.elem_drop(elem)
+}

@@ -1,0 +1,183 @@
+//! Catching wasm traps: entering wasm so that a trap comes back as a value.
+//!
+//! Compiled wasm traps by faulting: a load into a guard page or from a null
+//! table pointer raises SIGSEGV (or SIGBUS), Cranelift's `ud2`-style trap
+//! instructions raise SIGILL, a division by zero raises SIGFPE. This module
+//! turns such a signal into `Err(TrapInfo)` from [`catch_traps`], with the
+//! thread, the store and the process unharmed.
+//!
+//! ```text
+//!   host (Rust) ── catch_traps ──► wasmpool_internal_call (C: sigsetjmp) ──► wasm ──► fault
+//!                      ▲                    ▲                                          │
+//!                      │ Err(TrapInfo)      │ siglongjmp                               ▼
+//!                      └──── returns 0 ─────┴────────────── signal handler: ours? ◄── kernel
+//! ```
+//!
+//! The pieces:
+//!
+//! - **One chaining handler** ([`signals`]) for SIGSEGV, SIGBUS, SIGILL and
+//!   SIGFPE, installed once per process by [`init_traps`]. It claims a
+//!   signal only when the faulting thread is running wasm and the PC is a
+//!   trap site of our code; anything else goes to the handler that was there
+//!   before, so a host's own handlers, and its crashes, behave as without us.
+//! - **A thread-local activation chain.** Each [`catch_traps`] pushes an
+//!   `Activation` (its jump buffer, a slot for the trap, the previous
+//!   activation) on its own stack frame and points the thread-local at it.
+//!   The handler unwinds to the innermost one. Wasm calling a host function
+//!   that calls wasm again nests a second activation, so a trap in the inner
+//!   wasm returns to the inner entry and the outer wasm carries on.
+//! - **A code registry** ([`code_registry`]): the address ranges of compiled
+//!   code, each with a [`TrapLookup`] that maps a PC offset to a trap code.
+//! - **An alternate signal stack** per thread that runs wasm, set up the first
+//!   time the thread enters wasm, so that the handler can run even when the
+//!   fault is the thread's own stack overflowing.
+//!
+//! # Why the jump is sound
+//!
+//! `siglongjmp` discards frames without running anything in them. The frames
+//! between the entry (`entry.c`, the only code that calls `sigsetjmp`) and
+//! the faulting instruction are the array-call trampoline and wasm functions,
+//! which own nothing, then the kernel's signal frame and the handler, which
+//! holds no lock and nothing to drop when it jumps. No Rust frame sits in
+//! between: a host function called from wasm is a Rust frame, but a trap
+//! inside it is not at a wasm PC (so it is not ours), and wasm it calls runs
+//! under its own, nested activation. A Rust function returning twice is not
+//! a thing Rust supports, which is why the `sigsetjmp` is in C: to Rust,
+//! `wasmpool_internal_call` is an ordinary function that returns once.
+
+mod code_registry;
+mod signals;
+#[cfg(test)]
+mod tests;
+
+use std::cell::{Cell, UnsafeCell};
+use std::ffi::c_int;
+use std::mem::MaybeUninit;
+use std::ptr;
+use std::sync::Once;
+
+use crate::trap::TrapCode;
+
+pub(crate) use code_registry::{CodeRegistration, TrapLookup, register_code};
+
+/// The host-to-wasm trampoline's signature: the callee's vmctx, the caller's
+/// vmctx, and `len` 16-byte value slots holding the arguments on entry and
+/// the results on return.
+pub(crate) type ArrayCallFn = unsafe extern "C" fn(vmctx: *mut u8, caller_vmctx: *mut u8, values: *mut u8, len: usize);
+
+/// A trap caught by [`catch_traps`]: what the handler saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TrapInfo {
+    /// The trap code of the faulting instruction, from its module's trap table.
+    pub code: TrapCode,
+    /// The address of the faulting instruction.
+    pub pc: usize,
+    /// The address whose access faulted (SIGSEGV, SIGBUS); `None` for trap
+    /// instructions and division (SIGILL, SIGFPE).
+    pub fault_addr: Option<usize>,
+}
+
+/// Installs the process-wide trap handler, once; later calls do nothing.
+/// Engine creation calls it so the handler is in place before any wasm runs;
+/// [`catch_traps`] calls it too.
+pub(crate) fn init_traps() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        let (size, align) = (wasmpool_internal_jmp_buf_size(), wasmpool_internal_jmp_buf_align());
+        assert!(
+            size <= size_of::<JmpBuf>() && align <= align_of::<JmpBuf>(),
+            "sigjmp_buf ({size} bytes, aligned to {align}) does not fit the {}-byte JmpBuf",
+            size_of::<JmpBuf>()
+        );
+        signals::install_handler();
+    });
+}
+
+/// Calls `f(vmctx, caller_vmctx, values, len)`, returning `Err` with what
+/// happened when the wasm it runs traps.
+///
+/// # Safety
+///
+/// - Calling `f` with these arguments must be sound, and `f` must not unwind.
+/// - Every trap site `f` can reach must be in code registered with
+///   [`register_code`] for the whole call; any other fault is not caught.
+/// - Between this entry and any registered trap site only frames that own
+///   nothing may sit (trampolines and wasm): a host function that `f` calls
+///   must enter wasm again only through `catch_traps`, so no trap ever jumps
+///   over it.
+pub(crate) unsafe fn catch_traps(
+    f: ArrayCallFn,
+    vmctx: *mut u8,
+    caller_vmctx: *mut u8,
+    values: *mut u8,
+    len: usize,
+) -> Result<(), TrapInfo> {
+    init_traps();
+    signals::ensure_alt_stack();
+    let activation = Activation { jmp_buf: JmpBuf::new(), trap: Cell::new(None), previous: ACTIVATION.get() };
+    ACTIVATION.set(&activation);
+    // SAFETY: the buffer belongs to this frame's activation, which stays put
+    // until the call returns; the caller vouches for `f` and its arguments
+    // and for what lies between this entry and the trap sites.
+    let returned = unsafe { wasmpool_internal_call(activation.jmp_buf(), f, vmctx, caller_vmctx, values, len) };
+    ACTIVATION.set(activation.previous);
+    if returned != 0 {
+        Ok(())
+    } else {
+        Err(activation.trap.get().expect("the trap handler records the trap before it unwinds"))
+    }
+}
+
+/// One `catch_traps` in progress on this thread.
+struct Activation {
+    /// Where the handler jumps to: filled by `sigsetjmp` in the entry.
+    jmp_buf: JmpBuf,
+    /// Written by the handler just before it jumps.
+    trap: Cell<Option<TrapInfo>>,
+    /// The enclosing activation on this thread (null for the outermost).
+    previous: *const Activation,
+}
+
+impl Activation {
+    fn jmp_buf(&self) -> *mut JmpBuf {
+        ptr::from_ref(&self.jmp_buf).cast_mut()
+    }
+}
+
+thread_local! {
+    /// The innermost activation of this thread, null when no wasm runs here.
+    /// Const-initialized and without destructor, so the signal handler reads
+    /// it without lazy initialization or allocation.
+    static ACTIVATION: Cell<*const Activation> = const { Cell::new(ptr::null()) };
+}
+
+/// Room for the C library's `sigjmp_buf` (200 bytes on x86_64 glibc), checked
+/// against the C side's size and alignment by [`init_traps`]. Only C touches
+/// its contents, through a pointer, hence the `UnsafeCell`.
+#[repr(C, align(16))]
+struct JmpBuf(UnsafeCell<MaybeUninit<[u8; 512]>>);
+
+impl JmpBuf {
+    fn new() -> JmpBuf {
+        JmpBuf(UnsafeCell::new(MaybeUninit::uninit()))
+    }
+}
+
+// The C entry point (`entry.c`, built by `build.rs`).
+unsafe extern "C" {
+    /// Fills `buf` with `sigsetjmp`, then calls `array_call(...)`: returns 1
+    /// when that returned, 0 when `wasmpool_internal_unwind(buf)` jumped back.
+    fn wasmpool_internal_call(
+        buf: *mut JmpBuf,
+        array_call: ArrayCallFn,
+        vmctx: *mut u8,
+        caller_vmctx: *mut u8,
+        values: *mut u8,
+        len: usize,
+    ) -> c_int;
+    /// `siglongjmp`s to `buf`, whose `wasmpool_internal_call` must still be
+    /// running on this thread.
+    fn wasmpool_internal_unwind(buf: *mut JmpBuf) -> !;
+    safe fn wasmpool_internal_jmp_buf_size() -> usize;
+    safe fn wasmpool_internal_jmp_buf_align() -> usize;
+}

@@ -1,0 +1,116 @@
+//! Stores: the owner of instances and of everything they create.
+//!
+//! A store holds its instances, the host functions, memories, tables and
+//! globals created in it, and the per-store state compiled code reads (stack
+//! limit). Handles (`Func`, `Memory`, ...) are plain copies that name their
+//! store by id; every use checks the id, so a handle can never reach into a
+//! store other than its own. Dropping the store drops every instance in it
+//! and returns pooled slots to the engine's allocator. A store and what lives
+//! in it belong to one thread at a time.
+
+use crate::engine::Engine;
+use crate::runtime::host::HostContext;
+use crate::runtime::instance::InstanceData;
+use crate::runtime::memory::LinearMemory;
+use crate::runtime::table::Table;
+use crate::runtime::vmcontext::{VMGlobalDefinition, VMMemoryDefinition, VMStoreContext, VMTableDefinition};
+use crate::trap::Trap;
+use std::any::Any;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A memory created by the host (not defined by an instance).
+pub(crate) struct HostMemory {
+    pub def: VMMemoryDefinition,
+    pub mem: LinearMemory,
+}
+
+/// A table created by the host.
+pub(crate) struct HostTable {
+    pub def: VMTableDefinition,
+    pub table: Table,
+}
+
+/// The part of a store that does not depend on the host's data type.
+pub(crate) struct StoreOpaque {
+    pub id: u64,
+    pub engine: Engine,
+    pub vm: Box<VMStoreContext>,
+    pub instances: Vec<Box<InstanceData>>,
+    pub host_funcs: Vec<Box<HostContext>>,
+    pub host_memories: Vec<Box<HostMemory>>,
+    pub host_tables: Vec<Box<HostTable>>,
+    pub host_globals: Vec<Box<VMGlobalDefinition>>,
+    /// The trap a host function raised, until the call that ran it returns.
+    pub pending_trap: Option<Trap>,
+    /// A panic caught in a host function, resumed once wasm has unwound.
+    pub pending_panic: Option<Box<dyn Any + Send>>,
+    /// How many host-to-wasm calls are active.
+    pub depth: u32,
+}
+
+/// The store proper: the opaque part and the host's data.
+pub(crate) struct StoreInner<T> {
+    pub opaque: StoreOpaque,
+    pub data: T,
+}
+
+/// A collection of instances and host objects, with host data of type `T`.
+pub struct Store<T> {
+    pub(crate) inner: Box<StoreInner<T>>,
+}
+
+impl<T> Store<T> {
+    /// A new, empty store for `engine`, holding `data`.
+    pub fn new(engine: &Engine, data: T) -> Store<T> {
+        let mut inner = Box::new(StoreInner {
+            opaque: StoreOpaque {
+                id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
+                engine: engine.clone(),
+                vm: Box::new(VMStoreContext { stack_limit: usize::MAX, store: std::ptr::null_mut() }),
+                instances: Vec::new(),
+                host_funcs: Vec::new(),
+                host_memories: Vec::new(),
+                host_tables: Vec::new(),
+                host_globals: Vec::new(),
+                pending_trap: None,
+                pending_panic: None,
+                depth: 0,
+            },
+            data,
+        });
+        inner.opaque.vm.store = (&mut *inner as *mut StoreInner<T>).cast();
+        Store { inner }
+    }
+
+    /// The host data.
+    pub fn data(&self) -> &T {
+        &self.inner.data
+    }
+
+    /// The host data, writable.
+    pub fn data_mut(&mut self) -> &mut T {
+        &mut self.inner.data
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.opaque.engine
+    }
+
+    pub(crate) fn opaque(&mut self) -> &mut StoreOpaque {
+        &mut self.inner.opaque
+    }
+
+    pub(crate) fn opaque_ref(&self) -> &StoreOpaque {
+        &self.inner.opaque
+    }
+}
+
+impl Drop for StoreOpaque {
+    fn drop(&mut self) {
+        // Instances first: they may reference the host objects below.
+        self.instances.clear();
+    }
+}

@@ -1,0 +1,129 @@
+//! Runtime core behaviour through the Rust API: calls, traps, host
+//! functions, memories, tables and globals.
+
+use wasmpool::*;
+
+fn setup(wat: &str) -> (Store<()>, Instance) {
+    let engine = Engine::new(&Config::default()).unwrap();
+    let module = Module::new(&engine, &wat::parse_str(wat).unwrap()).unwrap();
+    let mut store = Store::new(&engine, ());
+    let instance = Linker::new(&engine).instantiate(&mut store, &module).unwrap();
+    (store, instance)
+}
+
+fn call(store: &mut Store<()>, instance: Instance, name: &str, args: &[Val]) -> Result<Vec<Val>> {
+    let f = instance.get_func(store, name).expect("export exists");
+    let mut results = vec![Val::I32(0); f.ty(store).results().len()];
+    f.call(store, args, &mut results)?;
+    Ok(results)
+}
+
+fn trap_code(r: Result<Vec<Val>>) -> TrapCode {
+    let err = r.expect_err("expected a trap");
+    assert_eq!(err.kind(), ErrorKind::Trap, "{}", err.message());
+    err.trap().unwrap().code()
+}
+
+#[test]
+fn arithmetic_and_control_flow() {
+    let (mut s, i) = setup(
+        r#"(module
+            (func $fac (export "fac") (param i64) (result i64)
+              (if (result i64) (i64.eqz (local.get 0))
+                (then (i64.const 1))
+                (else (i64.mul (local.get 0) (call $fac (i64.sub (local.get 0) (i64.const 1)))))))
+            (func (export "swap") (param i32 i32) (result i32 i32) local.get 1 local.get 0)
+            (func (export "sum") (param i32) (result i32) (local i32)
+              (block (loop
+                (br_if 1 (i32.eqz (local.get 0)))
+                (local.set 1 (i32.add (local.get 1) (local.get 0)))
+                (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
+                (br 0)))
+              local.get 1)
+            (func (export "pick") (param i32) (result i32)
+              (block (block (block (br_table 0 1 2 (local.get 0))) (return (i32.const 10))) (return (i32.const 11)))
+              i32.const 12))"#,
+    );
+    assert_eq!(call(&mut s, i, "fac", &[Val::I64(20)]).unwrap(), vec![Val::I64(2432902008176640000)]);
+    assert_eq!(call(&mut s, i, "swap", &[Val::I32(1), Val::I32(2)]).unwrap(), vec![Val::I32(2), Val::I32(1)]);
+    assert_eq!(call(&mut s, i, "sum", &[Val::I32(100)]).unwrap(), vec![Val::I32(5050)]);
+    for (arg, want) in [(0, 10), (1, 11), (2, 12), (99, 12)] {
+        assert_eq!(call(&mut s, i, "pick", &[Val::I32(arg)]).unwrap(), vec![Val::I32(want)]);
+    }
+}
+
+#[test]
+fn traps_come_back_as_values_and_the_store_stays_usable() {
+    let (mut s, i) = setup(
+        r#"(module (memory 1)
+            (func (export "unreachable") unreachable)
+            (func (export "oob") (result i32) (i32.load (i32.const 65535)))
+            (func (export "div") (param i32) (result i32) (i32.div_s (i32.const 1) (local.get 0)))
+            (func $rec (export "rec") (call $rec))
+            (func (export "ok") (result i32) i32.const 7))"#,
+    );
+    for _ in 0..3 {
+        assert_eq!(trap_code(call(&mut s, i, "unreachable", &[])), TrapCode::Unreachable);
+        assert_eq!(trap_code(call(&mut s, i, "oob", &[])), TrapCode::MemoryOutOfBounds);
+        assert_eq!(trap_code(call(&mut s, i, "div", &[Val::I32(0)])), TrapCode::IntegerDivisionByZero);
+        assert_eq!(trap_code(call(&mut s, i, "rec", &[])), TrapCode::StackOverflow);
+        assert_eq!(call(&mut s, i, "ok", &[]).unwrap(), vec![Val::I32(7)]);
+    }
+}
+
+#[test]
+fn host_functions_receive_arguments_and_can_trap() {
+    let engine = Engine::new(&Config::default()).unwrap();
+    let mut linker = Linker::<Vec<i64>>::new(&engine);
+    linker
+        .func_new("env", "log", FuncType::new([ValType::I64], [ValType::I64]), |mut caller, args, results| {
+            let Val::I64(x) = args[0] else { unreachable!() };
+            caller.data_mut().push(x);
+            if x < 0 {
+                return Err(Trap::host("negative"));
+            }
+            results[0] = Val::I64(x * 2);
+            Ok(())
+        })
+        .unwrap();
+    let wasm = wat::parse_str(
+        r#"(module (import "env" "log" (func $log (param i64) (result i64)))
+            (func (export "run") (param i64) (result i64) (i64.add (call $log (local.get 0)) (i64.const 1))))"#,
+    )
+    .unwrap();
+    let module = Module::new(&engine, &wasm).unwrap();
+    let mut store = Store::new(&engine, Vec::new());
+    let instance = linker.instantiate(&mut store, &module).unwrap();
+    let run = instance.get_func(&mut store, "run").unwrap();
+    let mut out = [Val::I64(0)];
+    run.call(&mut store, &[Val::I64(20)], &mut out).unwrap();
+    assert_eq!(out[0], Val::I64(41));
+    let err = run.call(&mut store, &[Val::I64(-1)], &mut out).unwrap_err();
+    let trap = err.trap().unwrap();
+    assert_eq!((trap.code(), trap.message()), (TrapCode::Host, "negative"));
+    assert_eq!(store.data(), &vec![20, -1]);
+}
+
+#[test]
+fn memory_tables_and_globals_are_reachable_from_the_host() {
+    let (mut s, i) = setup(
+        r#"(module (memory (export "mem") 1 3) (global (export "g") (mut i32) (i32.const 5))
+            (table (export "t") 2 funcref) (elem (i32.const 1) $f)
+            (func $f (export "f") (result i32) (global.get 0))
+            (data (i32.const 8) "hello")
+            (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0)))
+            (func (export "calli") (param i32) (result i32) (call_indirect (result i32) (local.get 0))))"#,
+    );
+    let mem = i.get_memory(&mut s, "mem").unwrap();
+    assert_eq!(&mem.data(&s).unwrap()[8..13], b"hello");
+    let g = i.get_global(&mut s, "g").unwrap();
+    g.set(&mut s, Val::I32(9)).unwrap();
+    assert_eq!(call(&mut s, i, "calli", &[Val::I32(1)]).unwrap(), vec![Val::I32(9)]);
+    assert_eq!(trap_code(call(&mut s, i, "calli", &[Val::I32(0)])), TrapCode::IndirectCallToNull);
+    assert_eq!(trap_code(call(&mut s, i, "calli", &[Val::I32(2)])), TrapCode::TableOutOfBounds);
+    assert_eq!(call(&mut s, i, "grow", &[Val::I32(2)]).unwrap(), vec![Val::I32(1)]);
+    assert_eq!(call(&mut s, i, "grow", &[Val::I32(1)]).unwrap(), vec![Val::I32(-1)]);
+    assert_eq!(mem.size(&s).unwrap(), 3);
+    let t = i.get_table(&mut s, "t").unwrap();
+    assert!(matches!(t.get(&s, 1), Some(Val::FuncRef(Some(_)))));
+}
