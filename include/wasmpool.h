@@ -19,92 +19,6 @@
 #include <stdint.h>
 
 /**
- * Bytes in one WebAssembly page.
- */
-#define WASM_PAGE_SIZE 65536
-
-/**
- * Pages in the largest 32-bit memory.
- */
-#define WASM32_MAX_PAGES 65536
-
-/**
- * Why execution trapped. The discriminants are the C ABI's `WASMPOOL_TRAP_*`.
- */
-enum TrapCode
-#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
-  : uint8_t
-#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
- {
-  /**
-   * The wasm stack exceeded `max_wasm_stack`.
-   */
-  TRAP_CODE_STACK_OVERFLOW = 0,
-  /**
-   * A load or store (or a bulk memory operation) outside the memory.
-   */
-  TRAP_CODE_MEMORY_OUT_OF_BOUNDS = 1,
-  /**
-   * A misaligned atomic access.
-   */
-  TRAP_CODE_HEAP_MISALIGNED = 2,
-  /**
-   * A table access outside the table.
-   */
-  TRAP_CODE_TABLE_OUT_OF_BOUNDS = 3,
-  /**
-   * `call_indirect` through a null table element.
-   */
-  TRAP_CODE_INDIRECT_CALL_TO_NULL = 4,
-  /**
-   * `call_indirect` to a function of another signature.
-   */
-  TRAP_CODE_BAD_SIGNATURE = 5,
-  /**
-   * Signed division overflow (`INT_MIN / -1`).
-   */
-  TRAP_CODE_INTEGER_OVERFLOW = 6,
-  /**
-   * Integer division or remainder by zero.
-   */
-  TRAP_CODE_INTEGER_DIVISION_BY_ZERO = 7,
-  /**
-   * A float-to-int conversion of NaN or a value out of range.
-   */
-  TRAP_CODE_BAD_CONVERSION_TO_INTEGER = 8,
-  /**
-   * The `unreachable` instruction.
-   */
-  TRAP_CODE_UNREACHABLE = 9,
-  /**
-   * The epoch deadline passed.
-   */
-  TRAP_CODE_INTERRUPT = 10,
-  /**
-   * The store ran out of fuel.
-   */
-  TRAP_CODE_OUT_OF_FUEL = 11,
-  /**
-   * A host function returned a trap.
-   */
-  TRAP_CODE_HOST = 12,
-};
-#ifndef __cplusplus
-#if __STDC_VERSION__ >= 202311L
-typedef enum TrapCode TrapCode;
-#else
-typedef uint8_t TrapCode;
-#endif // __STDC_VERSION__ >= 202311L
-#endif // __cplusplus
-
-/**
- * Room for the C library's `sigjmp_buf` (200 bytes on x86_64 glibc), checked
- * against the C side's size and alignment by [`init_traps`]. Only C touches
- * its contents, through a pointer, hence the `UnsafeCell`.
- */
-struct JmpBuf;
-
-/**
  * Engine-wide settings. Owned by the caller, freed with
  * `wasmpool_config_delete`. Not thread-safe: configure it from one thread.
  */
@@ -149,13 +63,6 @@ typedef struct wasmpool_pool_config wasmpool_pool_config_t;
  * `WASMPOOL_MPK_*` values.
  */
 typedef uint8_t wasmpool_mpk_t;
-
-/**
- * The host-to-wasm trampoline's signature: the callee's vmctx, the caller's
- * vmctx, and `len` 16-byte value slots holding the arguments on entry and
- * the results on return.
- */
-typedef void (*ArrayCallFn)(uint8_t *vmctx, uint8_t *caller_vmctx, uint8_t *values, size_t len);
 
 /**
  * A NULL pointer, a bad value, an unknown export name, a wrong arity or type.
@@ -213,14 +120,92 @@ typedef void (*ArrayCallFn)(uint8_t *vmctx, uint8_t *caller_vmctx, uint8_t *valu
  */
 #define WASMPOOL_MPK_AUTO 2
 
-/**
- * Every trap code, in ABI order.
- */
-#define TrapCode_ALL { TrapCode_StackOverflow, TrapCode_MemoryOutOfBounds, TrapCode_HeapMisaligned, TrapCode_TableOutOfBounds, TrapCode_IndirectCallToNull, TrapCode_BadSignature, TrapCode_IntegerOverflow, TrapCode_IntegerDivisionByZero, TrapCode_BadConversionToInteger, TrapCode_Unreachable, TrapCode_Interrupt, TrapCode_OutOfFuel, TrapCode_Host, }
-
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Creates an engine configuration with every knob at its default. The caller
+ * owns the result and frees it with `wasmpool_config_delete`. Returns NULL
+ * only if memory is exhausted.
+ */
+wasmpool_config_t *wasmpool_config_new(void);
+
+/**
+ * Frees an engine configuration. Takes ownership; NULL does nothing. Engines
+ * created from it keep their own copy.
+ */
+void wasmpool_config_delete(wasmpool_config_t *config);
+
+/**
+ * Sets the bytes of address space reserved for each 32-bit linear memory
+ * (default 4 GiB). With the default reservation and guard, loads and stores
+ * need no bounds checks; a smaller reservation makes the compiler emit them.
+ * A NULL `config` is ignored.
+ */
+void wasmpool_config_set_memory_reservation(wasmpool_config_t *config, uint64_t bytes);
+
+/**
+ * Sets the bytes of inaccessible guard region after each linear memory
+ * (default 32 MiB). A NULL `config` is ignored.
+ */
+void wasmpool_config_set_memory_guard_size(wasmpool_config_t *config, uint64_t bytes);
+
+/**
+ * Sets whether a guard region also precedes each linear memory (default
+ * true). A NULL `config` is ignored.
+ */
+void wasmpool_config_set_guard_before_linear_memory(wasmpool_config_t *config, bool enable);
+
+/**
+ * Sets whether data segments are laid out in a copy-on-write memory image, so
+ * instantiation maps them instead of copying (default true). A NULL `config`
+ * is ignored.
+ */
+void wasmpool_config_set_memory_init_cow(wasmpool_config_t *config, bool enable);
+
+/**
+ * Sets how many bytes of native stack wasm may use before it traps with
+ * `WASMPOOL_TRAP_STACK_OVERFLOW` (default 512 KiB). A NULL `config` is ignored.
+ */
+void wasmpool_config_set_max_wasm_stack(wasmpool_config_t *config, size_t bytes);
+
+/**
+ * Sets whether execution consumes fuel (default false). A NULL `config` is
+ * ignored.
+ */
+void wasmpool_config_set_consume_fuel(wasmpool_config_t *config, bool enable);
+
+/**
+ * Sets whether execution checks an epoch deadline (default false). A NULL
+ * `config` is ignored.
+ */
+void wasmpool_config_set_epoch_interruption(wasmpool_config_t *config, bool enable);
+
+/**
+ * Sets whether the functions of a module compile in parallel across cores
+ * (default true). A NULL `config` is ignored.
+ */
+void wasmpool_config_set_parallel_compilation(wasmpool_config_t *config, bool enable);
+
+/**
+ * The error's message: a NUL-terminated UTF-8 string owned by the error and
+ * valid until `wasmpool_error_delete`. For a NULL `error`, returns a static
+ * string saying so (never NULL). Thread-safe for distinct errors.
+ */
+const char *wasmpool_error_message(const wasmpool_error_t *error);
+
+/**
+ * The error's kind (`WASMPOOL_ERROR_*`). For a NULL `error`, returns
+ * `WASMPOOL_ERROR_INVALID_ARGUMENT`.
+ */
+wasmpool_error_kind_t wasmpool_error_kind(const wasmpool_error_t *error);
+
+/**
+ * Frees an error object. Takes ownership; NULL does nothing. The message
+ * pointer obtained from it becomes invalid.
+ */
+void wasmpool_error_delete(wasmpool_error_t *error);
 
 /**
  * Creates an engine configuration with every knob at its default. The caller
@@ -408,16 +393,106 @@ void wasmpool_pool_config_set_memory_protection_keys(wasmpool_pool_config_t *poo
 const char *wasmpool_version(void);
 
 /**
- * Fills `buf` with `sigsetjmp`, then calls `array_call(...)`: returns 1
- * when that returned, 0 when `wasmpool_internal_unwind(buf)` jumped back.
+ * Creates a pool configuration with the default value of every knob. The
+ * caller owns the result and frees it with `wasmpool_pool_config_delete`.
+ * Returns NULL only if memory is exhausted.
  */
-extern int wasmpool_internal_call(struct JmpBuf *buf, ArrayCallFn array_call, uint8_t *vmctx, uint8_t *caller_vmctx, uint8_t *values, size_t len);
+wasmpool_pool_config_t *wasmpool_pool_config_new(void);
 
 /**
- * `siglongjmp`s to `buf`, whose `wasmpool_internal_call` must still be
- * running on this thread.
+ * Frees a pool configuration. Takes ownership; NULL does nothing. Engines
+ * created from it keep their own copy and are unaffected.
  */
-extern void wasmpool_internal_unwind(struct JmpBuf *buf);
+void wasmpool_pool_config_delete(wasmpool_pool_config_t *pool);
+
+/**
+ * Checks the configuration on its own: returns NULL when every knob holds a
+ * usable value, or an `WASMPOOL_ERROR_INVALID_ARGUMENT` error (owned by the
+ * caller) naming the first knob that does not. Engine creation performs the
+ * same check plus those that depend on the engine configuration. Does not
+ * take ownership of `pool`; a NULL `pool` is an error.
+ */
+wasmpool_error_t *wasmpool_pool_config_validate(const wasmpool_pool_config_t *pool);
+
+/**
+ * Sets how many instances (VMContexts) the pool holds at once (default 1000). A NULL `pool` is ignored.
+ */
+void wasmpool_pool_config_set_total_core_instances(wasmpool_pool_config_t *pool, uint32_t n);
+
+/**
+ * Sets how many linear memories the pool holds at once (default 1000). A NULL `pool` is ignored.
+ */
+void wasmpool_pool_config_set_total_memories(wasmpool_pool_config_t *pool, uint32_t n);
+
+/**
+ * Sets how many tables the pool holds at once (default 1000). A NULL `pool` is ignored.
+ */
+void wasmpool_pool_config_set_total_tables(wasmpool_pool_config_t *pool, uint32_t n);
+
+/**
+ * Sets the size in bytes of one instance slot; modules whose VMContext is larger are rejected with `WASMPOOL_ERROR_LIMIT` (default 1 MiB). A NULL `pool` is ignored.
+ */
+void wasmpool_pool_config_set_max_core_instance_size(wasmpool_pool_config_t *pool, size_t bytes);
+
+/**
+ * Sets how many memories one module may define (default 1). A NULL `pool` is ignored.
+ */
+void wasmpool_pool_config_set_max_memories_per_module(wasmpool_pool_config_t *pool, uint32_t n);
+
+/**
+ * Sets how many tables one module may define (default 1). A NULL `pool` is ignored.
+ */
+void wasmpool_pool_config_set_max_tables_per_module(wasmpool_pool_config_t *pool, uint32_t n);
+
+/**
+ * Sets the largest size in bytes a pooled linear memory may reach; a multiple of 64 KiB (default 4 GiB). A NULL `pool` is ignored.
+ */
+void wasmpool_pool_config_set_max_memory_size(wasmpool_pool_config_t *pool, size_t bytes);
+
+/**
+ * Sets how many elements one table slot holds (default 20000). A NULL `pool` is ignored.
+ */
+void wasmpool_pool_config_set_table_elements(wasmpool_pool_config_t *pool, size_t elements);
+
+/**
+ * Sets how many unused slots may stay warm, remembering their last module, before the allocator stops preferring cold slots (default 100). A NULL `pool` is ignored.
+ */
+void wasmpool_pool_config_set_max_unused_warm_slots(wasmpool_pool_config_t *pool, uint32_t n);
+
+/**
+ * Sets how many slot resets are queued before their `madvise` calls are flushed together (default 1: no batching). The queue is always flushed before the pool reports exhaustion. A NULL `pool` is ignored.
+ */
+void wasmpool_pool_config_set_decommit_batch_size(wasmpool_pool_config_t *pool, size_t n);
+
+/**
+ * Sets how many bytes at the start of each memory slot are reset by hand and stay resident instead of being returned to the kernel (default 0). A NULL `pool` is ignored.
+ */
+void wasmpool_pool_config_set_linear_memory_keep_resident(wasmpool_pool_config_t *pool, size_t bytes);
+
+/**
+ * Sets how many bytes at the start of each table slot are reset by hand and stay resident (default 0). A NULL `pool` is ignored.
+ */
+void wasmpool_pool_config_set_table_keep_resident(wasmpool_pool_config_t *pool, size_t bytes);
+
+/**
+ * Sets the most memory protection keys the pool may use, at least 1 (default 16; clamped to the keys the CPU and kernel offer). A NULL `pool` is ignored.
+ */
+void wasmpool_pool_config_set_max_memory_protection_keys(wasmpool_pool_config_t *pool, size_t n);
+
+/**
+ * Sets whether memory protection keys stripe the memory slots: one of
+ * `WASMPOOL_MPK_DISABLE` (default), `WASMPOOL_MPK_ENABLE`, `WASMPOOL_MPK_AUTO`.
+ * Any other value is remembered and reported as an
+ * `WASMPOOL_ERROR_INVALID_ARGUMENT` error by validation and engine creation.
+ * A NULL `pool` is ignored.
+ */
+void wasmpool_pool_config_set_memory_protection_keys(wasmpool_pool_config_t *pool, wasmpool_mpk_t mode);
+
+/**
+ * The library's version as a static NUL-terminated string such as "0.1.0".
+ * Never NULL; the caller must not free it. Thread-safe.
+ */
+const char *wasmpool_version(void);
 
 #ifdef __cplusplus
 }  // extern "C"

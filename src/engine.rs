@@ -5,9 +5,11 @@
 //! threads; modules and stores keep it alive.
 
 use crate::alloc::on_demand::OnDemandAllocator;
-use crate::alloc::InstanceAllocator;
+use crate::alloc::pooling::{PoolMetrics, PoolingAllocator};
+use crate::alloc::{InstanceAllocator, InstanceResources};
+use crate::module::Module;
 use crate::compile::code_memory::CodeMemory;
-use crate::config::Config;
+use crate::config::{Config, PoolingConfig};
 use crate::error::Result;
 use crate::module::info::ModuleInfo;
 use crate::runtime::vmcontext::VMOffsets;
@@ -25,6 +27,7 @@ struct EngineInner {
     config: Config,
     isa: OwnedTargetIsa,
     allocator: Box<dyn InstanceAllocator>,
+    pooling: Option<Arc<PoolingAllocator>>,
     types: RwLock<TypeRegistry>,
     host_stubs: Mutex<HashMap<u32, Arc<CodeMemory>>>,
 }
@@ -39,14 +42,47 @@ struct TypeRegistry {
 impl Engine {
     /// An engine with the on-demand allocator.
     pub fn new(config: &Config) -> Result<Engine> {
+        Engine::build(config, Box::new(OnDemandAllocator::new(config)), None)
+    }
+
+    /// An engine whose instances come from a pooling allocator configured by
+    /// `pool`. The pool's address space is reserved now; a configuration the
+    /// OS cannot satisfy is an `ErrorKind::Resource` error naming the bytes
+    /// it needs, and `MpkEnabled::Enable` on a host without memory protection
+    /// keys is `ErrorKind::Unsupported`.
+    pub fn new_pooling(config: &Config, pool: &PoolingConfig) -> Result<Engine> {
+        let allocator = Arc::new(PoolingAllocator::new(config, pool)?);
+        Engine::build(config, Box::new(SharedPool(allocator.clone())), Some(allocator))
+    }
+
+    fn build(config: &Config, allocator: Box<dyn InstanceAllocator>, pooling: Option<Arc<PoolingAllocator>>) -> Result<Engine> {
         crate::runtime::traps::init_traps();
         Ok(Engine(Arc::new(EngineInner {
             config: config.clone(),
             isa: crate::compile::host_isa()?,
-            allocator: Box::new(OnDemandAllocator::new(config)),
+            allocator,
+            pooling,
             types: RwLock::new(TypeRegistry::default()),
             host_stubs: Mutex::new(HashMap::new()),
         })))
+    }
+
+    /// Whether instances come from a pooling allocator.
+    pub fn is_pooling(&self) -> bool {
+        self.0.pooling.is_some()
+    }
+
+    /// The pool's counters, or `None` for an engine that does not pool.
+    pub fn pool_metrics(&self) -> Option<PoolMetrics> {
+        self.0.pooling.as_ref().map(|p| p.metrics())
+    }
+
+    /// Performs every queued decommit of the pool now (no-op without a pool
+    /// or without batching).
+    pub fn flush_pool(&self) {
+        if let Some(p) = &self.0.pooling {
+            p.flush();
+        }
     }
 
     /// The engine's configuration.
@@ -63,8 +99,11 @@ impl Engine {
     }
 
     /// Rejects modules the allocator could never instantiate.
-    pub(crate) fn check_module(&self, _info: &ModuleInfo, _offsets: &VMOffsets) -> Result<()> {
-        Ok(())
+    pub(crate) fn check_module(&self, info: &ModuleInfo, offsets: &VMOffsets) -> Result<()> {
+        match &self.0.pooling {
+            Some(p) => p.check_module(info, offsets),
+            None => Ok(()),
+        }
     }
 
     /// The engine-wide id of a signature.
@@ -107,5 +146,19 @@ impl Engine {
     /// Whether two handles refer to the same engine.
     pub fn same(a: &Engine, b: &Engine) -> bool {
         Arc::ptr_eq(&a.0, &b.0)
+    }
+}
+
+/// The pooling allocator behind the allocator seam, shared with the engine's
+/// handle for metrics.
+struct SharedPool(Arc<PoolingAllocator>);
+
+impl InstanceAllocator for SharedPool {
+    fn allocate(&self, module: &Module) -> Result<InstanceResources> {
+        self.0.allocate(module)
+    }
+
+    fn deallocate(&self, module: &Module, resources: InstanceResources) {
+        self.0.deallocate(module, resources)
     }
 }

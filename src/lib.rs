@@ -43,6 +43,7 @@ pub mod trap;
 pub mod types;
 pub mod values;
 
+pub use alloc::pooling::PoolMetrics;
 pub use config::{Config, MpkEnabled, PoolingConfig};
 pub use engine::Engine;
 pub use error::{Error, ErrorKind, Result};

@@ -7,6 +7,7 @@
 //! them on return, behind the same two calls.
 
 pub(crate) mod on_demand;
+pub(crate) mod pooling;
 
 use crate::error::Result;
 use crate::module::Module;
@@ -14,19 +15,25 @@ use crate::runtime::memory::LinearMemory;
 use crate::runtime::table::Table;
 
 /// Zeroed, 16-byte aligned storage for one VMContext.
-pub(crate) struct VmctxMemory {
-    storage: Box<[u128]>,
+pub(crate) enum VmctxMemory {
+    /// Heap storage (on-demand).
+    Boxed(Box<[u128]>),
+    /// An instance slot of the pool.
+    Slot { ptr: *mut u8, slot: u32 },
 }
 
 impl VmctxMemory {
-    /// Zeroed storage of at least `size` bytes.
+    /// Zeroed heap storage of at least `size` bytes.
     pub(crate) fn new(size: usize) -> VmctxMemory {
-        VmctxMemory { storage: vec![0u128; size.div_ceil(16).max(1)].into_boxed_slice() }
+        VmctxMemory::Boxed(vec![0u128; size.div_ceil(16).max(1)].into_boxed_slice())
     }
 
     /// The VMContext address.
     pub(crate) fn as_ptr(&self) -> *mut u8 {
-        self.storage.as_ptr() as *mut u8
+        match self {
+            VmctxMemory::Boxed(b) => b.as_ptr() as *mut u8,
+            VmctxMemory::Slot { ptr, .. } => *ptr,
+        }
     }
 }
 
@@ -37,6 +44,12 @@ pub(crate) struct InstanceResources {
     pub memories: Vec<LinearMemory>,
     /// The module's defined tables, in order, every element null.
     pub tables: Vec<Table>,
+    /// Per defined memory: whether its copy-on-write image is already in
+    /// place, so instantiation must not copy its data segments again.
+    pub images_installed: Vec<bool>,
+    /// Pool slots of the memories and tables (empty for on-demand).
+    pub memory_slots: Vec<u32>,
+    pub table_slots: Vec<u32>,
 }
 
 /// Provides and takes back instance resources.

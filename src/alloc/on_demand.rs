@@ -28,7 +28,15 @@ impl InstanceAllocator for OnDemandAllocator {
             .map(|ty| LinearMemory::new(ty, &self.config))
             .collect::<Result<Vec<_>>>()?;
         let tables = info.tables[info.num_imported_tables as usize..].iter().map(|ty| Table::new(ty, 0)).collect();
-        Ok(InstanceResources { vmctx: VmctxMemory::new(module.offsets().size() as usize), memories, tables })
+        let images_installed = vec![false; memories.len()];
+        Ok(InstanceResources {
+            vmctx: VmctxMemory::new(module.offsets().size() as usize),
+            memories,
+            tables,
+            images_installed,
+            memory_slots: Vec::new(),
+            table_slots: Vec::new(),
+        })
     }
 
     fn deallocate(&self, _module: &Module, resources: InstanceResources) {

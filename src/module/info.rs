@@ -188,10 +188,6 @@ pub(crate) struct ModuleInfo {
 }
 
 impl ModuleInfo {
-    pub(crate) fn num_defined_funcs(&self) -> u32 {
-        self.functions.len() as u32 - self.num_imported_funcs
-    }
-
     pub(crate) fn num_defined_memories(&self) -> u32 {
         self.memories.len() as u32 - self.num_imported_memories
     }
@@ -411,20 +407,21 @@ mod tests {
                 (data (i32.const 16) "hi")
                 (func $h (export "h") (result i32) i32.const 1)
                 (start $h2)
-                (func $h2))"#,
+                (func $h2)
+                (func $unused))"#,
         )
         .unwrap();
         let info = decode(&wasm).unwrap();
         assert_eq!(info.num_imported_funcs, 1);
-        assert_eq!(info.functions.len(), 3);
+        assert_eq!(info.functions.len(), 4);
         assert_eq!(info.num_imported_memories, 1);
         assert_eq!(info.num_defined_memories(), 0);
         assert_eq!(info.globals[0], GlobalType { content: ValType::I64, mutable: true });
         assert_eq!(info.exports, vec![("h".to_string(), EntityIndex::Func(1))]);
         assert_eq!(info.start, Some(2));
-        assert_eq!(info.bodies.len(), 2);
+        assert_eq!(info.bodies.len(), 3);
         assert_eq!(&wasm[info.data[0].data.clone()], b"hi");
-        assert!(info.escaping.contains(&1) && !info.escaping.contains(&2));
+        assert_eq!(info.escaping.iter().copied().collect::<Vec<_>>(), vec![1, 2], "exported and start escape");
     }
 
     #[test]

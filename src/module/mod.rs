@@ -5,6 +5,7 @@
 //! module is immutable and cheap to clone (an `Arc`); it may be shared across
 //! threads and instantiated in any store of its engine.
 
+pub(crate) mod image;
 pub(crate) mod info;
 
 use crate::compile::code_memory::CodeMemory;
@@ -14,14 +15,22 @@ use crate::runtime::vmcontext::VMOffsets;
 use crate::types::{FuncType, GlobalType, MemoryType, TableType};
 use info::{EntityIndex, ImportKind, ModuleInfo};
 use std::ops::Range;
+use image::MemoryImage;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+static NEXT_MODULE_ID: AtomicU64 = AtomicU64::new(1);
 
 /// A compiled WebAssembly module.
 #[derive(Clone)]
 pub struct Module(Arc<ModuleInner>);
 
 struct ModuleInner {
+    /// Process-unique id (the pool's slot affinity key).
+    id: u64,
     engine: Engine,
+    /// Copy-on-write images of the defined memories (pooled engines only).
+    images: Vec<Option<Arc<MemoryImage>>>,
     info: ModuleInfo,
     offsets: VMOffsets,
     code: CodeMemory,
@@ -62,8 +71,15 @@ impl Module {
             data.extend_from_slice(&wasm[seg.data.clone()]);
             data_ranges.push(start..data.len());
         }
+        let images = if engine.is_pooling() && engine.config().memory_init_cow {
+            image::build_images(&info, |i| wasm[info.data[i].data.clone()].to_vec())?
+        } else {
+            Vec::new()
+        };
         Ok(Module(Arc::new(ModuleInner {
+            id: NEXT_MODULE_ID.fetch_add(1, Ordering::Relaxed),
             engine: engine.clone(),
+            images,
             info,
             offsets,
             code,
@@ -137,8 +153,13 @@ impl Module {
         &self.0.data[self.0.data_ranges[segment as usize].clone()]
     }
 
-    /// Whether two handles refer to the same compiled module.
-    pub(crate) fn same(&self, other: &Module) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+    /// The module's process-unique id.
+    pub(crate) fn id(&self) -> u64 {
+        self.0.id
+    }
+
+    /// The copy-on-write image of defined memory `i`, if it has one.
+    pub(crate) fn image(&self, i: usize) -> Option<&Arc<MemoryImage>> {
+        self.0.images.get(i).and_then(|m| m.as_ref())
     }
 }

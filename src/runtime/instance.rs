@@ -381,8 +381,16 @@ pub(crate) fn initialize(instance: &mut InstanceData) -> Result<(), Trap> {
             ElemMode::Passive => {}
         }
     }
+    let defined_base = info.num_imported_memories;
     for (i, seg) in info.data.iter().enumerate() {
         if let DataMode::Active { memory, offset } = &seg.mode {
+            let in_image = memory
+                .checked_sub(defined_base)
+                .is_some_and(|m| instance.resources().images_installed.get(m as usize).copied().unwrap_or(false));
+            if in_image {
+                instance.data_drop(i as u32);
+                continue;
+            }
             let dst = instance.eval(offset) as u32 as u64;
             instance.memory_init(*memory, i as u32, dst, 0, seg.data.len() as u32).map_err(Trap::new)?;
             instance.data_drop(i as u32);

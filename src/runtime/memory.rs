@@ -76,7 +76,10 @@ pub(crate) unsafe fn make_accessible(ptr: *mut u8, len: usize) -> Result<()> {
 /// A linear memory and the definition compiled code sees.
 #[derive(Debug)]
 pub(crate) struct LinearMemory {
-    mmap: Mmap,
+    /// The mapping, when the memory owns one (on-demand); `None` for a memory
+    /// living in a pool slot, which never moves.
+    mmap: Option<Mmap>,
+    base: *mut u8,
     pre_guard: usize,
     guard: usize,
     /// Bytes usable without moving.
@@ -112,8 +115,11 @@ impl LinearMemory {
             .and_then(|n| n.checked_add(guard))
             .ok_or_else(|| Error::new(ErrorKind::Resource, "memory reservation overflows the address space"))?;
         let mmap = Mmap::reserve(total)?;
+        // SAFETY: `pre_guard` lies inside the new mapping.
+        let base = unsafe { mmap.as_ptr().add(pre_guard) };
         let mut memory = LinearMemory {
-            mmap,
+            mmap: Some(mmap),
+            base,
             pre_guard,
             guard,
             reservation,
@@ -126,10 +132,29 @@ impl LinearMemory {
         Ok(memory)
     }
 
+    /// A memory of type `ty` in a pool slot at `base` with room for
+    /// `capacity` bytes, whose first `length` bytes are already accessible.
+    ///
+    /// # Safety
+    /// `[base, base + capacity)` must be a slot the caller owns for the
+    /// lifetime of the memory, accessible up to `length`.
+    pub(crate) unsafe fn in_slot(base: *mut u8, capacity: usize, length: usize, ty: &MemoryType) -> LinearMemory {
+        LinearMemory {
+            mmap: None,
+            base,
+            pre_guard: 0,
+            guard: 0,
+            reservation: capacity,
+            length,
+            max_bytes: (max_bytes(ty) as usize).min(capacity),
+            bounded: ty.max.is_some(),
+            definition: std::ptr::null_mut(),
+        }
+    }
+
     /// Start of the accessible bytes.
     pub(crate) fn base(&self) -> *mut u8 {
-        // SAFETY: `pre_guard` lies inside the mapping.
-        unsafe { self.mmap.as_ptr().add(self.pre_guard) }
+        self.base
     }
 
     /// Accessible bytes.
@@ -181,6 +206,7 @@ impl LinearMemory {
         }
         let new_bytes = new_bytes as usize;
         if new_bytes > self.reservation {
+            self.mmap.as_ref()?;
             self.relocate(new_bytes).ok()?;
         } else {
             self.set_length(new_bytes).ok()?;
@@ -201,7 +227,8 @@ impl LinearMemory {
         unsafe { make_accessible(new_base, new_bytes) }?;
         // SAFETY: both ranges are accessible, `length` bytes long, and in distinct mappings.
         unsafe { std::ptr::copy_nonoverlapping(self.base(), new_base, self.length) };
-        self.mmap = mmap;
+        self.mmap = Some(mmap);
+        self.base = new_base;
         self.reservation = reservation;
         self.length = new_bytes;
         Ok(())
@@ -211,6 +238,7 @@ impl LinearMemory {
     ///
     /// # Safety
     /// No wasm code may run on this memory while the slice is alive.
+    #[cfg(test)]
     pub(crate) unsafe fn data_mut(&mut self) -> &mut [u8] {
         // SAFETY: `[base, base + length)` is accessible and owned by us.
         unsafe { std::slice::from_raw_parts_mut(self.base(), self.length) }

@@ -118,7 +118,9 @@ const VMCTX_HEADER: u32 = 40;
 /// Offset of `stack_limit` in [`VMStoreContext`].
 pub(crate) const STORE_CONTEXT_STACK_LIMIT: u32 = 0;
 
-/// Offsets inside [`VMFuncRef`].
+/// Offsets inside [`VMFuncRef`] (compiled code never reads `array_call`;
+/// the host does, through the Rust struct).
+#[cfg(test)]
 pub(crate) const FUNCREF_ARRAY_CALL: u32 = 0;
 pub(crate) const FUNCREF_WASM_CALL: u32 = 8;
 pub(crate) const FUNCREF_VMCTX: u32 = 16;

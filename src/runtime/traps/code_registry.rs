@@ -14,7 +14,8 @@
 //!          │ module A     │         │ module B     │
 //!        start_A        end_A     start_B        end_B
 //!
-//!   lookup_pc(pc): the first entry whose end is above pc; ours if start <= pc
+//!   lookup_pc(pc): the first entry whose end is above pc; ours if start <= pc,
+//!   and then a trap site if the entry's lookup says so
 //! ```
 //!
 //! # Locking in a signal handler
@@ -38,6 +39,7 @@
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
+use std::ops::Bound::{Excluded, Unbounded};
 use std::sync::{Arc, PoisonError, RwLock, TryLockError};
 
 use crate::trap::TrapCode;
@@ -96,7 +98,7 @@ pub(crate) fn register_code(start: usize, len: usize, lookup: Arc<dyn TrapLookup
     let end = start.checked_add(len).expect("code range wraps around the address space");
     let _holding = Holding::enter();
     let mut map = REGISTRY.write().unwrap_or_else(PoisonError::into_inner);
-    if let Some((&other_end, other)) = map.range(start + 1..).next() {
+    if let Some((&other_end, other)) = map.range((Excluded(start), Unbounded)).next() {
         assert!(
             other.start >= end,
             "code range {start:#x}..{end:#x} overlaps the registered {:#x}..{other_end:#x}",
@@ -148,7 +150,7 @@ pub(super) fn lookup_pc(pc: usize) -> Option<TrapCode> {
             }
         }
     };
-    let (_, entry) = map.range(pc + 1..).next()?;
+    let (_, entry) = map.range((Excluded(pc), Unbounded)).next()?;
     if pc < entry.start {
         return None;
     }

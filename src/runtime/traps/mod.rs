@@ -163,7 +163,10 @@ impl JmpBuf {
     }
 }
 
-// The C entry point (`entry.c`, built by `build.rs`).
+// The C entry point (`entry.c`, built by `build.rs`). The doc line is for
+// cbindgen: it keeps these internal functions out of the C header.
+#[allow(unused_doc_comments)]
+/// cbindgen:ignore
 unsafe extern "C" {
     /// Fills `buf` with `sigsetjmp`, then calls `array_call(...)`: returns 1
     /// when that returned, 0 when `wasmpool_internal_unwind(buf)` jumped back.

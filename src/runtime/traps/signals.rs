@@ -249,7 +249,12 @@ impl AltStack {
         // SAFETY: a new private mapping where the kernel chooses; nothing
         // else refers to that memory.
         let mapping = unsafe {
-            rustix::mm::mmap_anonymous(ptr::null_mut(), mapping_len, ProtFlags::READ | ProtFlags::WRITE, MapFlags::PRIVATE)
+            rustix::mm::mmap_anonymous(
+                ptr::null_mut(),
+                mapping_len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::PRIVATE,
+            )
         }
         .unwrap_or_else(|err| panic!("mapping a {mapping_len}-byte alternate signal stack failed: {err}"));
         // From here on, a panic unmaps it again.

@@ -69,8 +69,10 @@ impl CodePage {
     fn unregistered() -> CodePage {
         let len = rustix::param::page_size();
         // SAFETY: a new private mapping where the kernel chooses.
-        let mapping = unsafe { rustix::mm::mmap_anonymous(ptr::null_mut(), len, ProtFlags::READ | ProtFlags::WRITE, MapFlags::PRIVATE) }
-            .expect("map a code page");
+        let mapping = unsafe {
+            rustix::mm::mmap_anonymous(ptr::null_mut(), len, ProtFlags::READ | ProtFlags::WRITE, MapFlags::PRIVATE)
+        }
+        .expect("map a code page");
         // SAFETY: the mapping is `len` writable bytes that nothing else uses.
         let bytes = unsafe { std::slice::from_raw_parts_mut(mapping.cast::<u8>(), len) };
         bytes.fill(0xcc);
@@ -78,7 +80,8 @@ impl CodePage {
             bytes[offset..offset + code.len()].copy_from_slice(code);
         }
         // SAFETY: our own mapping; no reference into it outlives this.
-        unsafe { rustix::mm::mprotect(mapping, len, MprotectFlags::READ | MprotectFlags::EXEC) }.expect("make the code executable");
+        unsafe { rustix::mm::mprotect(mapping, len, MprotectFlags::READ | MprotectFlags::EXEC) }
+            .expect("make the code executable");
         CodePage { start: mapping as usize, len, registration: None }
     }
 

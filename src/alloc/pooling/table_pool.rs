@@ -1,0 +1,91 @@
+//! The table pool and the instance pool: plain slabs of page-rounded slots,
+//! mapped readable and writable once (untouched pages cost nothing).
+//!
+//! A table slot is all null (zero) whenever it is unused: reset zeroes the
+//! first `table_keep_resident` bytes by hand and decommits the rest of what
+//! the table used. An instance slot holds one VMContext; reset zeroes the
+//! bytes the VMContext used, so nothing crosses to the next instance.
+
+use super::decommit_queue::decommit;
+use super::index_allocator::{IndexAllocator, SlotId};
+use crate::error::Result;
+use crate::runtime::memory::{make_accessible, Mmap};
+
+/// A slab of equal slots, readable and writable.
+pub(crate) struct SlotSlab {
+    slab: Mmap,
+    slot_bytes: usize,
+    pub(crate) index: IndexAllocator,
+    keep_resident: usize,
+    page: usize,
+}
+
+// SAFETY: the slab is only written through slots the index allocator handed
+// out, each to one owner at a time.
+unsafe impl Send for SlotSlab {}
+// SAFETY: see `Send`.
+unsafe impl Sync for SlotSlab {}
+
+impl SlotSlab {
+    pub(crate) fn new(slots: usize, slot_bytes: usize, keep_resident: usize, max_warm: u32, shards: usize) -> Result<SlotSlab> {
+        let page = rustix::param::page_size();
+        let total = slots * slot_bytes;
+        let slab = Mmap::reserve(total)?;
+        // SAFETY: the whole range is the slab we just reserved.
+        unsafe { make_accessible(slab.as_ptr(), total) }?;
+        Ok(SlotSlab {
+            slab,
+            slot_bytes,
+            index: IndexAllocator::new(slots as u32, max_warm, shards),
+            keep_resident: keep_resident.next_multiple_of(page),
+            page,
+        })
+    }
+
+    /// Start of slot `slot`.
+    pub(crate) fn base(&self, slot: SlotId) -> *mut u8 {
+        // SAFETY: `slot < slots`, so the offset lies inside the slab.
+        unsafe { self.slab.as_ptr().add(slot.0 as usize * self.slot_bytes) }
+    }
+
+    /// Bytes in one slot.
+    pub(crate) fn slot_bytes(&self) -> usize {
+        self.slot_bytes
+    }
+
+    /// Zeroes the first `used` bytes of `slot`: by hand up to the
+    /// keep-resident size, the rest returned as ranges to decommit. Returns
+    /// the ranges and the bytes kept resident.
+    pub(crate) fn reset(&self, slot: SlotId, used: usize) -> (Vec<(usize, usize)>, usize) {
+        let base = self.base(slot);
+        let keep = self.keep_resident.min(used);
+        // SAFETY: `[0, keep)` lies in our slot, which nobody uses any more.
+        unsafe { std::ptr::write_bytes(base, 0, keep) };
+        let end = used.next_multiple_of(self.page).min(self.slot_bytes);
+        let ranges = if end > keep { vec![(base as usize + keep, end - keep)] } else { vec![] };
+        (ranges, keep)
+    }
+
+    /// Zeroes the first `used` bytes of `slot` by hand (for VMContexts, which
+    /// are small).
+    pub(crate) fn clear(&self, slot: SlotId, used: usize) {
+        // SAFETY: `used <= slot_bytes` (checked at compile time) and nobody
+        // uses the slot any more.
+        unsafe { std::ptr::write_bytes(self.base(slot), 0, used.min(self.slot_bytes)) };
+    }
+
+    /// Decommits `ranges`; returns how many calls were made.
+    pub(crate) fn decommit(&self, ranges: &[(usize, usize)]) -> usize {
+        for &(addr, len) in ranges {
+            // SAFETY: the ranges come from `reset` of a slot nobody uses. A
+            // failure leaves the pages as they were: still zero up to `keep`
+            // and untouched by the next user until written, so fall back to
+            // zeroing by hand.
+            if unsafe { decommit(addr, len) }.is_err() {
+                // SAFETY: as above.
+                unsafe { std::ptr::write_bytes(addr as *mut u8, 0, len) };
+            }
+        }
+        ranges.len()
+    }
+}
