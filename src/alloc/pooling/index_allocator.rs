@@ -95,6 +95,15 @@ impl Shard {
                 self.cold.push(local);
             }
         }
+        // Never keep more warm slots than the budget: the least recently used
+        // one forgets its module. It goes on top of the cold stack, so slots
+        // that were used before are reused before untouched ones.
+        while self.lru.len() > self.max_warm {
+            let (_, &oldest) = self.lru.iter().next().expect("non-empty");
+            self.take_warm(oldest);
+            self.states[oldest as usize] = State::Cold;
+            self.cold.push(oldest);
+        }
     }
 }
 
@@ -166,9 +175,13 @@ impl IndexAllocator {
         let shard = (slot.0 / self.per_shard) as usize;
         let mut s = self.shards[shard].lock();
         let local = slot.0 - s.first;
+        let before = s.lru.len();
         s.free(local, affinity);
-        if affinity.is_some() {
-            self.warm.fetch_add(1, Ordering::Relaxed);
+        let after = s.lru.len();
+        if after > before {
+            self.warm.fetch_add(after - before, Ordering::Relaxed);
+        } else {
+            self.warm.fetch_sub(before - after, Ordering::Relaxed);
         }
     }
 
@@ -199,6 +212,12 @@ mod tests {
         let (third, _) = a.alloc(Some(3)).unwrap();
         assert_eq!(third, s0);
         assert_eq!(a.num_warm(), 1);
+        // Freeing past the budget demotes the least recently used warm slot.
+        let (fourth, _) = a.alloc(Some(4)).unwrap();
+        a.free(third, Some(3));
+        a.free(fourth, Some(4));
+        assert_eq!(a.num_warm(), 2, "never more warm slots than the budget");
+        assert_eq!(a.alloc(Some(2)).unwrap().1, false, "module 2's slot was demoted");
     }
 
     #[test]

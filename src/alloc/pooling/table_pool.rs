@@ -58,10 +58,11 @@ impl SlotSlab {
     /// the ranges and the bytes kept resident.
     pub(crate) fn reset(&self, slot: SlotId, used: usize) -> (Vec<(usize, usize)>, usize) {
         let base = self.base(slot);
-        let keep = self.keep_resident.min(used);
-        // SAFETY: `[0, keep)` lies in our slot, which nobody uses any more.
-        unsafe { std::ptr::write_bytes(base, 0, keep) };
         let end = used.next_multiple_of(self.page).min(self.slot_bytes);
+        let keep = self.keep_resident.min(end);
+        // SAFETY: `[0, min(keep, used))` lies in our slot, which nobody uses
+        // any more; bytes past `used` were never written since the last reset.
+        unsafe { std::ptr::write_bytes(base, 0, keep.min(used)) };
         let ranges = if end > keep { vec![(base as usize + keep, end - keep)] } else { vec![] };
         (ranges, keep)
     }
