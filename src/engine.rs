@@ -17,6 +17,7 @@ use crate::types::FuncType;
 use cranelift_codegen::isa::{OwnedTargetIsa, TargetIsa};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// A compilation and execution environment.
@@ -29,6 +30,8 @@ struct EngineInner {
     allocator: Box<dyn InstanceAllocator>,
     pooling: Option<Arc<PoolingAllocator>>,
     types: RwLock<TypeRegistry>,
+    /// The epoch counter compiled code reads; `increment_epoch` advances it.
+    epoch: Box<AtomicU64>,
     host_stubs: Mutex<HashMap<u32, Arc<CodeMemory>>>,
 }
 
@@ -63,8 +66,25 @@ impl Engine {
             allocator,
             pooling,
             types: RwLock::new(TypeRegistry::default()),
+            epoch: Box::new(AtomicU64::new(0)),
             host_stubs: Mutex::new(HashMap::new()),
         })))
+    }
+
+    /// Advances the epoch by one: wasm running in stores whose deadline this
+    /// reaches traps with `Interrupt` at its next function entry or loop
+    /// iteration. May be called from any thread, including signal handlers.
+    pub fn increment_epoch(&self) {
+        self.0.epoch.fetch_add(1, Ordering::Release);
+    }
+
+    /// The current epoch.
+    pub fn current_epoch(&self) -> u64 {
+        self.0.epoch.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn epoch_counter(&self) -> *const u64 {
+        self.0.epoch.as_ptr() as *const u64
     }
 
     /// Whether instances come from a pooling allocator.

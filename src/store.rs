@@ -9,6 +9,7 @@
 //! in it belong to one thread at a time.
 
 use crate::engine::Engine;
+use crate::error::{Error, Result};
 use crate::runtime::host::HostContext;
 use crate::runtime::instance::InstanceData;
 use crate::runtime::memory::LinearMemory;
@@ -68,7 +69,13 @@ impl<T> Store<T> {
             opaque: StoreOpaque {
                 id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
                 engine: engine.clone(),
-                vm: Box::new(VMStoreContext { stack_limit: usize::MAX, store: std::ptr::null_mut() }),
+                vm: Box::new(VMStoreContext {
+                    stack_limit: usize::MAX,
+                    store: std::ptr::null_mut(),
+                    fuel_consumed: 0,
+                    epoch_deadline: u64::MAX,
+                    epoch_counter: engine.epoch_counter(),
+                }),
                 instances: Vec::new(),
                 host_funcs: Vec::new(),
                 host_memories: Vec::new(),
@@ -92,6 +99,38 @@ impl<T> Store<T> {
     /// The host data, writable.
     pub fn data_mut(&mut self) -> &mut T {
         &mut self.inner.data
+    }
+
+    /// Grants `fuel` units of fuel (replacing what was left). Each executed
+    /// wasm operator costs one unit; running out traps with `OutOfFuel`. An
+    /// `Unsupported` error when the engine was not configured with
+    /// `consume_fuel`.
+    pub fn set_fuel(&mut self, fuel: u64) -> Result<()> {
+        self.check_fuel()?;
+        self.inner.opaque.vm.fuel_consumed = -(fuel.min(i64::MAX as u64) as i64);
+        Ok(())
+    }
+
+    /// The fuel left (see [`Store::set_fuel`]).
+    pub fn get_fuel(&self) -> Result<u64> {
+        self.check_fuel()?;
+        Ok((-self.inner.opaque.vm.fuel_consumed).max(0) as u64)
+    }
+
+    fn check_fuel(&self) -> Result<()> {
+        if !self.engine().config().consume_fuel {
+            return Err(Error::unsupported("fuel is not enabled: set consume_fuel in the engine configuration"));
+        }
+        Ok(())
+    }
+
+    /// Makes wasm trap with `Interrupt` once the engine's epoch has advanced
+    /// `ticks` beyond its current value (see `Engine::increment_epoch`). Only
+    /// effective when the engine was configured with `epoch_interruption`;
+    /// until this is called, the deadline never passes.
+    pub fn set_epoch_deadline(&mut self, ticks: u64) {
+        let now = self.engine().current_epoch();
+        self.inner.opaque.vm.epoch_deadline = now.saturating_add(ticks);
     }
 
     /// The engine.

@@ -127,3 +127,46 @@ fn memory_tables_and_globals_are_reachable_from_the_host() {
     let t = i.get_table(&mut s, "t").unwrap();
     assert!(matches!(t.get(&s, 1), Some(Val::FuncRef(Some(_)))));
 }
+
+#[test]
+fn fuel_runs_out_and_can_be_refilled() {
+    let engine = Engine::new(&Config { consume_fuel: true, ..Config::default() }).unwrap();
+    let wasm = wat::parse_str(r#"(module (func (export "spin") (loop (br 0))) (func (export "one") (result i32) i32.const 1))"#).unwrap();
+    let module = Module::new(&engine, &wasm).unwrap();
+    let mut store = Store::new(&engine, ());
+    let instance = Linker::new(&engine).instantiate(&mut store, &module).unwrap();
+    store.set_fuel(10_000).unwrap();
+    let spin = instance.get_func(&mut store, "spin").unwrap();
+    let err = spin.call(&mut store, &[], &mut []).unwrap_err();
+    assert_eq!(err.trap().unwrap().code(), TrapCode::OutOfFuel);
+    assert_eq!(store.get_fuel().unwrap(), 0);
+    store.set_fuel(100).unwrap();
+    let one = instance.get_func(&mut store, "one").unwrap();
+    let mut out = [Val::I32(0)];
+    one.call(&mut store, &[], &mut out).unwrap();
+    let left = store.get_fuel().unwrap();
+    assert!(left < 100 && left > 90, "a tiny function costs a few units ({left} left)");
+    let plain = Engine::new(&Config::default()).unwrap();
+    assert_eq!(Store::new(&plain, ()).set_fuel(1).unwrap_err().kind(), ErrorKind::Unsupported);
+}
+
+#[test]
+fn an_epoch_tick_interrupts_an_infinite_loop() {
+    let engine = Engine::new(&Config { epoch_interruption: true, ..Config::default() }).unwrap();
+    let wasm = wat::parse_str(r#"(module (func (export "spin") (loop (br 0))))"#).unwrap();
+    let module = Module::new(&engine, &wasm).unwrap();
+    let mut store = Store::new(&engine, ());
+    let instance = Linker::new(&engine).instantiate(&mut store, &module).unwrap();
+    store.set_epoch_deadline(1);
+    let ticker = {
+        let engine = engine.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            engine.increment_epoch();
+        })
+    };
+    let spin = instance.get_func(&mut store, "spin").unwrap();
+    let err = spin.call(&mut store, &[], &mut []).unwrap_err();
+    assert_eq!(err.trap().unwrap().code(), TrapCode::Interrupt);
+    ticker.join().unwrap();
+}

@@ -45,6 +45,10 @@ pub(crate) struct ModuleEnv<'a> {
     pub heaps: Vec<HeapStyle>,
     pub call_conv: CallConv,
     pub frontend: TargetFrontendConfig,
+    /// Whether to count fuel (`Config::consume_fuel`).
+    pub fuel: bool,
+    /// Whether to check the epoch deadline (`Config::epoch_interruption`).
+    pub epochs: bool,
 }
 
 /// Pointer-sized integer type of the target (64-bit hosts only).

@@ -22,7 +22,8 @@ use crate::compile::env::{self, builtin_signature, ir_type, wasm_signature, Modu
 use crate::error::{Error, ErrorKind, Result};
 use crate::runtime::builtins::{Builtin, NUM_BUILTINS};
 use crate::runtime::vmcontext::{
-    FUNCREF_TYPE_ID, FUNCREF_VMCTX, FUNCREF_WASM_CALL, STORE_CONTEXT_STACK_LIMIT, VMCTX_BUILTINS,
+    FUNCREF_TYPE_ID, FUNCREF_VMCTX, FUNCREF_WASM_CALL, STORE_CONTEXT_EPOCH_COUNTER, STORE_CONTEXT_EPOCH_DEADLINE,
+    STORE_CONTEXT_FUEL, STORE_CONTEXT_STACK_LIMIT, VMCTX_BUILTINS,
     VMCTX_STORE_CONTEXT, VMCTX_TYPE_IDS,
 };
 use crate::trap::TrapCode;
@@ -98,6 +99,8 @@ pub(crate) struct FuncTranslator<'m, 'b> {
     func_refs: HashMap<u32, ir::FuncRef>,
     sig_refs: HashMap<u32, SigRef>,
     builtin_sigs: [Option<SigRef>; NUM_BUILTINS],
+    /// Operators executed since fuel was last charged.
+    fuel_pending: i64,
 }
 
 /// Builds the IR of defined function `func_index` (module index space) into `func`.
@@ -172,7 +175,9 @@ pub(crate) fn translate_function(
         func_refs: HashMap::new(),
         sig_refs: HashMap::new(),
         builtin_sigs: [None; NUM_BUILTINS],
+        fuel_pending: 0,
     };
+    t.interruption_checks();
     t.control.push(Frame {
         kind: FrameKind::Function,
         next: exit,
@@ -270,6 +275,46 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
 
     fn load_readonly(&mut self, ty: ir::Type, base: Value, offset: u32) -> Value {
         self.b.ins().load(ty, trusted().with_readonly(), base, offset as i32)
+    }
+
+    // ---------------------------------------------------------------- fuel and epochs
+
+    fn store_context(&mut self) -> Value {
+        self.load_readonly(POINTER, self.vmctx, VMCTX_STORE_CONTEXT)
+    }
+
+    /// Charges the operators counted since the last charge.
+    fn charge_fuel(&mut self) {
+        if !self.env.fuel || self.fuel_pending == 0 {
+            return;
+        }
+        let ctx = self.store_context();
+        let fuel = self.load_trusted(types::I64, ctx, STORE_CONTEXT_FUEL);
+        let fuel = self.b.ins().iadd_imm_s(fuel, self.fuel_pending);
+        self.b.ins().store(trusted(), fuel, ctx, STORE_CONTEXT_FUEL as i32);
+        self.fuel_pending = 0;
+    }
+
+    /// At function entry and loop headers: trap when out of fuel or past the
+    /// epoch deadline, so no loop or recursion escapes either.
+    fn interruption_checks(&mut self) {
+        if self.env.fuel {
+            self.charge_fuel();
+            let ctx = self.store_context();
+            let fuel = self.load_trusted(types::I64, ctx, STORE_CONTEXT_FUEL);
+            let out = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, fuel, 0);
+            self.b.ins().trapnz(out, env::trap_code(TrapCode::OutOfFuel));
+        }
+        if self.env.epochs {
+            let ctx = self.store_context();
+            let counter = self.load_trusted(POINTER, ctx, STORE_CONTEXT_EPOCH_COUNTER);
+            // An atomic load: another thread advances the counter, and a plain
+            // load would be merged with the one at function entry.
+            let now = self.b.ins().atomic_load(types::I64, trusted(), counter);
+            let deadline = self.load_trusted(types::I64, ctx, STORE_CONTEXT_EPOCH_DEADLINE);
+            let past = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, now, deadline);
+            self.b.ins().trapnz(past, env::trap_code(TrapCode::Interrupt));
+        }
     }
 
     // ---------------------------------------------------------------- runtime access
@@ -506,6 +551,16 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
             return Ok(());
         }
         use Operator as O;
+        if self.env.fuel {
+            self.fuel_pending += 1;
+            if matches!(
+                op,
+                O::Block { .. } | O::Loop { .. } | O::If { .. } | O::Else | O::End | O::Br { .. } | O::BrIf { .. }
+                    | O::BrTable { .. } | O::Return | O::Call { .. } | O::CallIndirect { .. } | O::Unreachable
+            ) {
+                self.charge_fuel();
+            }
+        }
         let ins_unop = |t: &mut Self, f: fn(&mut FunctionBuilder<'_>, Value) -> Value| {
             let a = t.pop();
             let v = f(&mut t.b, a);
@@ -566,6 +621,7 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
                     height,
                     exit_reachable: false,
                 });
+                self.interruption_checks();
             }
             O::If { blockty } => {
                 let cond = self.pop();

@@ -95,6 +95,8 @@ pub(crate) fn compile_module(
         heaps: info.memories.iter().map(|m| HeapStyle::for_memory(m, config)).collect(),
         call_conv: isa.default_call_conv(),
         frontend: isa.frontend_config(),
+        fuel: config.consume_fuel,
+        epochs: config.epoch_interruption,
     };
     let mut jobs = Vec::new();
     for f in info.num_imported_funcs..info.functions.len() as u32 {

@@ -81,6 +81,13 @@ pub(crate) struct VMStoreContext {
     pub stack_limit: usize,
     /// Opaque pointer to the owning store (for host calls).
     pub store: *mut u8,
+    /// Fuel consumed minus fuel granted: execution traps with `OutOfFuel`
+    /// once it is no longer negative.
+    pub fuel_consumed: i64,
+    /// The epoch at which execution traps with `Interrupt`.
+    pub epoch_deadline: u64,
+    /// The engine's epoch counter.
+    pub epoch_counter: *const u64,
 }
 
 /// Byte offsets of a module's VMContext fields.
@@ -117,6 +124,12 @@ const VMCTX_HEADER: u32 = 40;
 
 /// Offset of `stack_limit` in [`VMStoreContext`].
 pub(crate) const STORE_CONTEXT_STACK_LIMIT: u32 = 0;
+/// Offset of `fuel_consumed` in [`VMStoreContext`].
+pub(crate) const STORE_CONTEXT_FUEL: u32 = 16;
+/// Offset of `epoch_deadline` in [`VMStoreContext`].
+pub(crate) const STORE_CONTEXT_EPOCH_DEADLINE: u32 = 24;
+/// Offset of `epoch_counter` in [`VMStoreContext`].
+pub(crate) const STORE_CONTEXT_EPOCH_COUNTER: u32 = 32;
 
 /// Offsets inside [`VMFuncRef`] (compiled code never reads `array_call`;
 /// the host does, through the Rust struct).
@@ -237,6 +250,9 @@ mod tests {
         assert_eq!(offset_of!(VMFuncRef, type_id) as u32, FUNCREF_TYPE_ID);
         assert_eq!(size_of::<VMFuncRef>() as u32, FUNCREF_SIZE);
         assert_eq!(offset_of!(VMStoreContext, stack_limit) as u32, STORE_CONTEXT_STACK_LIMIT);
+        assert_eq!(offset_of!(VMStoreContext, fuel_consumed) as u32, STORE_CONTEXT_FUEL);
+        assert_eq!(offset_of!(VMStoreContext, epoch_deadline) as u32, STORE_CONTEXT_EPOCH_DEADLINE);
+        assert_eq!(offset_of!(VMStoreContext, epoch_counter) as u32, STORE_CONTEXT_EPOCH_COUNTER);
     }
 
     #[test]
