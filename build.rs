@@ -40,18 +40,10 @@ fn compile_trap_entry() {
 
 fn generate_header(root: &PathBuf) {
     let config = cbindgen::Config::from_file(root.join("cbindgen.toml")).expect("cbindgen.toml parses");
-    // Only the C API's files: the rest of the crate has `#[repr]` types of
-    // its own (trap codes, error kinds) that are not part of the C ABI.
-    let mut files: Vec<PathBuf> = fs::read_dir(root.join("src/capi"))
-        .expect("src/capi exists")
-        .map(|e| e.expect("readable directory entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
-        .collect();
-    files.sort();
-    let mut builder = cbindgen::Builder::new().with_config(config);
-    for file in files {
-        builder = builder.with_src(file);
-    }
+    // Only the C API (cbindgen follows its `mod` declarations): the rest of
+    // the crate has `#[repr]` types of its own (trap codes, error kinds) that
+    // are not part of the C ABI.
+    let builder = cbindgen::Builder::new().with_config(config).with_src(root.join("src/capi/mod.rs"));
     let bindings = builder
         .generate()
         .expect("cbindgen generates the header from src/capi");
