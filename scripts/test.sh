@@ -30,7 +30,11 @@ if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
     echo "include/wasmpool.h differs from the committed header: commit the regenerated file"; exit 1
   fi
 fi
-echo "header: include/wasmpool.h matches a fresh generation"
+dups=$(grep -oE '^[^/ ][^(]* \**(wasmpool_[a-z0-9_]+)\(' include/wasmpool.h | grep -oE 'wasmpool_[a-z0-9_]+\($' | sort | uniq -d)
+if [ -n "$dups" ]; then
+  echo "include/wasmpool.h declares these functions more than once:"; echo "$dups"; exit 1
+fi
+echo "header: include/wasmpool.h matches a fresh generation, each function declared once"
 
 echo "== cmake + ctest"
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release
