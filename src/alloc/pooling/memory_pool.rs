@@ -13,6 +13,7 @@
 use super::decommit_queue::decommit;
 use super::index_allocator::{IndexAllocator, SlotId};
 use super::layout::Layout;
+use super::page_scan::PageScanner;
 use crate::error::{Error, ErrorKind, Result};
 use crate::module::image::MemoryImage;
 use crate::runtime::memory::{make_accessible, LinearMemory, Mmap};
@@ -42,6 +43,7 @@ pub(crate) struct MemoryPool {
     slots: Box<[Mutex<SlotState>]>,
     keep_resident: usize,
     page: usize,
+    scanner: Arc<PageScanner>,
 }
 
 // SAFETY: the slab pointer is only dereferenced for slots the caller owns
@@ -62,8 +64,28 @@ pub(crate) struct TakenMemory {
     pub affinity_hit: bool,
 }
 
+/// Restores `[off, off + n)` of a slot to its initial contents: the image's
+/// bytes where the image covers it, zeros beyond.
+///
+/// # Safety
+/// The range must be accessible in a slot nobody uses.
+unsafe fn restore(base: *mut u8, image: &[u8], off: usize, n: usize) {
+    let from_image = image.len().saturating_sub(off).min(n);
+    // SAFETY: per the contract; `image[off..off + from_image]` is in bounds.
+    unsafe {
+        std::ptr::copy_nonoverlapping(image.as_ptr().add(off.min(image.len())), base.add(off), from_image);
+        std::ptr::write_bytes(base.add(off + from_image), 0, n - from_image);
+    }
+}
+
 impl MemoryPool {
-    pub(crate) fn new(layout: &Layout, keep_resident: usize, max_warm: u32, shards: usize) -> Result<MemoryPool> {
+    pub(crate) fn new(
+        layout: &Layout,
+        keep_resident: usize,
+        max_warm: u32,
+        shards: usize,
+        scanner: Arc<PageScanner>,
+    ) -> Result<MemoryPool> {
         let page = rustix::param::page_size();
         let slab = Mmap::reserve(layout.memory_total)?;
         let n = layout.num_memories;
@@ -74,6 +96,7 @@ impl MemoryPool {
             slots: (0..n).map(|_| Mutex::new(SlotState::default())).collect(),
             keep_resident: keep_resident.next_multiple_of(page),
             page,
+            scanner,
         })
     }
 
@@ -174,14 +197,16 @@ impl MemoryPool {
         st.accessible = len;
         let keep = self.keep_resident.min(len);
         if keep > 0 {
-            let from_image = st.image.as_ref().map_or(0, |img| img.len().min(keep));
-            // SAFETY: `[0, keep)` is accessible in our slot and no wasm runs
-            // on it any more; the image bytes are at least `from_image` long.
-            unsafe {
-                if let Some(img) = &st.image {
-                    std::ptr::copy_nonoverlapping(img.bytes().as_ptr(), base, from_image);
+            let image = st.image.as_deref().map_or(&[][..], |img| img.bytes());
+            let mut written = Vec::new();
+            if self.scanner.written(base as usize, keep, &mut written).is_some() {
+                for (addr, n) in written {
+                    // SAFETY: the scan only reports pages inside `[base, base + keep)`.
+                    unsafe { restore(base, image, addr - base as usize, n) };
                 }
-                std::ptr::write_bytes(base.add(from_image), 0, keep - from_image);
+            } else {
+                // SAFETY: `[0, keep)` is accessible in our slot.
+                unsafe { restore(base, image, 0, keep) };
             }
         }
         st.resident = keep;

@@ -19,6 +19,7 @@ pub(crate) mod index_allocator;
 pub(crate) mod layout;
 pub(crate) mod memory_pool;
 pub(crate) mod mpk;
+pub(crate) mod page_scan;
 pub(crate) mod table_pool;
 
 use crate::alloc::{InstanceAllocator, InstanceResources, VmctxMemory};
@@ -34,6 +35,7 @@ use index_allocator::SlotId;
 use layout::Layout;
 use memory_pool::MemoryPool;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use table_pool::SlotSlab;
 
 /// Counters of a pooling allocator, cheap to read at any time.
@@ -114,9 +116,12 @@ impl PoolingAllocator {
                 ),
             )
         };
-        let memories = MemoryPool::new(&layout, pool.linear_memory_keep_resident, warm, shards).map_err(describe)?;
-        let tables = SlotSlab::new(layout.num_tables, layout.table_slot_bytes, pool.table_keep_resident, warm, shards).map_err(describe)?;
-        let instances = SlotSlab::new(layout.num_instances, layout.instance_slot_bytes, 0, u32::MAX, shards).map_err(describe)?;
+        let scanner = Arc::new(page_scan::PageScanner::new());
+        let memories = MemoryPool::new(&layout, pool.linear_memory_keep_resident, warm, shards, scanner.clone()).map_err(describe)?;
+        let tables = SlotSlab::new(layout.num_tables, layout.table_slot_bytes, pool.table_keep_resident, warm, shards, scanner.clone())
+            .map_err(describe)?;
+        let instances =
+            SlotSlab::new(layout.num_instances, layout.instance_slot_bytes, 0, u32::MAX, shards, scanner).map_err(describe)?;
         Ok(PoolingAllocator {
             pool: pool.clone(),
             queue: DecommitQueue::new(pool.decommit_batch_size),

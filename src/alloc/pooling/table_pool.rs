@@ -8,6 +8,8 @@
 
 use super::decommit_queue::decommit;
 use super::index_allocator::{IndexAllocator, SlotId};
+use super::page_scan::PageScanner;
+use std::sync::Arc;
 use crate::error::Result;
 use crate::runtime::memory::{make_accessible, Mmap};
 
@@ -18,6 +20,7 @@ pub(crate) struct SlotSlab {
     pub(crate) index: IndexAllocator,
     keep_resident: usize,
     page: usize,
+    scanner: Arc<PageScanner>,
 }
 
 // SAFETY: the slab is only written through slots the index allocator handed
@@ -27,7 +30,14 @@ unsafe impl Send for SlotSlab {}
 unsafe impl Sync for SlotSlab {}
 
 impl SlotSlab {
-    pub(crate) fn new(slots: usize, slot_bytes: usize, keep_resident: usize, max_warm: u32, shards: usize) -> Result<SlotSlab> {
+    pub(crate) fn new(
+        slots: usize,
+        slot_bytes: usize,
+        keep_resident: usize,
+        max_warm: u32,
+        shards: usize,
+        scanner: Arc<PageScanner>,
+    ) -> Result<SlotSlab> {
         let page = rustix::param::page_size();
         let total = slots * slot_bytes;
         let slab = Mmap::reserve(total)?;
@@ -39,6 +49,7 @@ impl SlotSlab {
             index: IndexAllocator::new(slots as u32, max_warm, shards),
             keep_resident: keep_resident.next_multiple_of(page),
             page,
+            scanner,
         })
     }
 
@@ -60,9 +71,15 @@ impl SlotSlab {
         let base = self.base(slot);
         let end = used.next_multiple_of(self.page).min(self.slot_bytes);
         let keep = self.keep_resident.min(end);
-        // SAFETY: `[0, min(keep, used))` lies in our slot, which nobody uses
-        // any more; bytes past `used` were never written since the last reset.
-        unsafe { std::ptr::write_bytes(base, 0, keep.min(used)) };
+        let mut written = Vec::new();
+        if self.scanner.written(base as usize, keep, &mut written).is_none() {
+            written = vec![(base as usize, keep.min(used))];
+        }
+        for (addr, n) in written {
+            // SAFETY: the ranges lie in `[base, base + keep)` of our slot,
+            // which nobody uses any more.
+            unsafe { std::ptr::write_bytes(addr as *mut u8, 0, n) };
+        }
         let ranges = if end > keep { vec![(base as usize + keep, end - keep)] } else { vec![] };
         (ranges, keep)
     }
