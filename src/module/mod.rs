@@ -11,6 +11,7 @@ pub(crate) mod info;
 use crate::compile::code_memory::CodeMemory;
 use crate::engine::Engine;
 use crate::error::Result;
+use crate::runtime::instance::VmctxTemplate;
 use crate::runtime::vmcontext::VMOffsets;
 use crate::types::{FuncType, GlobalType, MemoryType, TableType};
 use info::{EntityIndex, ImportKind, ModuleInfo};
@@ -33,9 +34,12 @@ struct ModuleInner {
     images: Vec<Option<Arc<MemoryImage>>>,
     info: ModuleInfo,
     offsets: VMOffsets,
-    code: CodeMemory,
+    /// The compiled code; the template and every instance point into it.
+    _code: CodeMemory,
     /// Engine-wide signature id of each type index.
     type_ids: Box<[u32]>,
+    /// The initial VMContext bytes shared by every instance.
+    template: VmctxTemplate,
     /// The bytes of every data segment, concatenated.
     data: Box<[u8]>,
     data_ranges: Vec<Range<usize>>,
@@ -63,7 +67,8 @@ impl Module {
         let offsets = VMOffsets::new(&info);
         engine.check_module(&info, &offsets)?;
         let code = crate::compile::compile_module(engine.isa(), engine.config(), &info, &offsets, wasm)?;
-        let type_ids = info.types.iter().map(|t| engine.intern(t)).collect();
+        let type_ids: Box<[u32]> = info.types.iter().map(|t| engine.intern(t)).collect();
+        let template = VmctxTemplate::new(&info, &offsets, &code, &type_ids);
         let mut data = Vec::new();
         let mut data_ranges = Vec::with_capacity(info.data.len());
         for seg in &info.data {
@@ -82,8 +87,9 @@ impl Module {
             images,
             info,
             offsets,
-            code,
+            _code: code,
             type_ids,
+            template,
             data: data.into_boxed_slice(),
             data_ranges,
         })))
@@ -141,8 +147,8 @@ impl Module {
         &self.0.offsets
     }
 
-    pub(crate) fn code(&self) -> &CodeMemory {
-        &self.0.code
+    pub(crate) fn vmctx_template(&self) -> &VmctxTemplate {
+        &self.0.template
     }
 
     pub(crate) fn type_ids(&self) -> &[u32] {

@@ -148,38 +148,17 @@ impl InstanceData {
     }
 
     fn eval(&self, expr: &ConstExpr) -> u64 {
-        let mut stack: Vec<u64> = Vec::with_capacity(2);
-        for op in &expr.0 {
-            let v = match *op {
-                ConstOp::I32(v) => v as u32 as u64,
-                ConstOp::I64(v) => v as u64,
-                ConstOp::F32(v) => v as u64,
-                ConstOp::F64(v) => v,
-                ConstOp::RefNull => 0,
-                ConstOp::RefFunc(f) => self.funcref(f) as u64,
-                ConstOp::GlobalGet(g) => {
-                    // SAFETY: global storage is valid for the instance's lifetime.
-                    let bytes = unsafe { (*self.global(g)).bytes };
-                    u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"))
-                }
-                op => {
-                    let b = stack.pop().expect("validated");
-                    let a = stack.pop().expect("validated");
-                    match op {
-                        ConstOp::I32Add => (a as u32).wrapping_add(b as u32) as u64,
-                        ConstOp::I32Sub => (a as u32).wrapping_sub(b as u32) as u64,
-                        ConstOp::I32Mul => (a as u32).wrapping_mul(b as u32) as u64,
-                        ConstOp::I64Add => a.wrapping_add(b),
-                        ConstOp::I64Sub => a.wrapping_sub(b),
-                        ConstOp::I64Mul => a.wrapping_mul(b),
-                        _ => unreachable!("handled above"),
-                    }
-                }
-            };
-            stack.push(v);
-        }
-        stack.pop().expect("validated constant expressions leave one value")
+        eval_with(expr, |op| match op {
+            ConstOp::RefFunc(f) => self.funcref(f) as u64,
+            ConstOp::GlobalGet(g) => {
+                // SAFETY: global storage is valid for the instance's lifetime.
+                let bytes = unsafe { (*self.global(g)).bytes };
+                u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"))
+            }
+            _ => unreachable!("only references to the instance are asked for"),
+        })
     }
+
 
     fn elem_value(&self, items: &ElemItems, i: usize) -> usize {
         match items {
@@ -234,6 +213,101 @@ impl InstanceData {
         self.dropped_elems[elem as usize] = true;
     }
 }
+
+/// Evaluates a constant expression; `instance_ref` answers `ref.func` and
+/// `global.get`, which depend on the instance.
+fn eval_with(expr: &ConstExpr, instance_ref: impl Fn(ConstOp) -> u64) -> u64 {
+    let mut stack = [0u64; 16];
+    let mut sp = 0;
+    for op in &expr.0 {
+        let v = match *op {
+            ConstOp::I32(v) => v as u32 as u64,
+            ConstOp::I64(v) => v as u64,
+            ConstOp::F32(v) => v as u64,
+            ConstOp::F64(v) => v,
+            ConstOp::RefNull => 0,
+            ConstOp::RefFunc(_) | ConstOp::GlobalGet(_) => instance_ref(*op),
+            op => {
+                sp -= 2;
+                let (a, b) = (stack[sp], stack[sp + 1]);
+                match op {
+                    ConstOp::I32Add => (a as u32).wrapping_add(b as u32) as u64,
+                    ConstOp::I32Sub => (a as u32).wrapping_sub(b as u32) as u64,
+                    ConstOp::I32Mul => (a as u32).wrapping_mul(b as u32) as u64,
+                    ConstOp::I64Add => a.wrapping_add(b),
+                    ConstOp::I64Sub => a.wrapping_sub(b),
+                    ConstOp::I64Mul => a.wrapping_mul(b),
+                    _ => unreachable!("handled above"),
+                }
+            }
+        };
+        stack[sp] = v;
+        sp += 1;
+    }
+    stack[sp - 1]
+}
+
+/// Whether a constant expression depends on the instance.
+fn is_instance_independent(expr: &ConstExpr) -> bool {
+    expr.0.iter().all(|op| !matches!(op, ConstOp::RefFunc(_) | ConstOp::GlobalGet(_)))
+}
+
+/// The per-module VMContext template: every byte that is the same in each
+/// instance (magic, builtins, signature ids, constant globals, the code
+/// pointers and signature ids of the function references), so instantiation
+/// is one copy plus the instance-specific fields.
+pub(crate) struct VmctxTemplate {
+    bytes: Box<[u128]>,
+    /// Defined globals (0-based among defined) whose initializer depends on the instance.
+    dynamic_globals: Vec<u32>,
+}
+
+impl VmctxTemplate {
+    /// Builds the template of a compiled module.
+    pub(crate) fn new(
+        info: &crate::module::info::ModuleInfo,
+        offsets: &VMOffsets,
+        code: &crate::compile::code_memory::CodeMemory,
+        type_ids: &[u32],
+    ) -> VmctxTemplate {
+        let mut bytes = vec![0u128; (offsets.size() as usize).div_ceil(16).max(1)].into_boxed_slice();
+        let base = bytes.as_mut_ptr() as *mut u8;
+        let mut dynamic_globals = Vec::new();
+        // SAFETY: every write lands inside `bytes`, sized by the same offsets.
+        unsafe {
+            let w = |off: u32| base.add(off as usize);
+            (w(VMCTX_MAGIC_OFFSET) as *mut u32).write(VMCTX_MAGIC);
+            (w(VMCTX_BUILTINS) as *mut *const BuiltinTable).write(&BUILTINS);
+            (w(VMCTX_TYPE_IDS) as *mut *const u32).write(type_ids.as_ptr());
+            for (i, init) in info.global_inits.iter().enumerate() {
+                if is_instance_independent(init) {
+                    let v = eval_with(init, |_| 0);
+                    (w(offsets.defined_global(i as u32)) as *mut u64).write(v);
+                } else {
+                    dynamic_globals.push(i as u32);
+                }
+            }
+            for f in info.num_imported_funcs..info.functions.len() as u32 {
+                let array_call = code.addr((crate::compile::trampolines::NS_ARRAY, f)).unwrap_or(std::ptr::null());
+                let wasm_call = code.addr((crate::compile::trampolines::NS_WASM, f)).expect("every defined function is compiled");
+                (w(offsets.funcref(f)) as *mut VMFuncRef).write(VMFuncRef {
+                    array_call,
+                    wasm_call,
+                    vmctx: std::ptr::null_mut(),
+                    type_id: type_ids[info.functions[f as usize] as usize],
+                });
+            }
+        }
+        VmctxTemplate { bytes, dynamic_globals }
+    }
+}
+
+// SAFETY: the template is immutable after construction; its pointers are
+// data (addresses of static tables and module-owned arrays), never
+// dereferenced through the template.
+unsafe impl Send for VmctxTemplate {}
+// SAFETY: see `Send`.
+unsafe impl Sync for VmctxTemplate {}
 
 /// Checks `imports` against the module's import declarations.
 pub(crate) fn check_imports(module: &Module, imports: &[ImportRef]) -> Result<()> {
@@ -300,17 +374,17 @@ pub(crate) fn allocate(
         dropped_elems: vec![false; info.elements.len()],
     });
     let self_ptr: *mut InstanceData = &mut *instance;
-    let offsets = module.offsets().clone();
+    let offsets = module.offsets();
     let vmctx = instance.vmctx();
     // SAFETY: every write below lands inside the VMContext (offsets from this
-    // module's layout), which the allocator sized and aligned for it.
+    // module's layout), which the allocator sized and aligned for it; the
+    // template has exactly that size.
     unsafe {
         let w = |off: u32| vmctx.add(off as usize);
-        (w(VMCTX_MAGIC_OFFSET) as *mut u32).write(VMCTX_MAGIC);
+        let template = module.vmctx_template();
+        std::ptr::copy_nonoverlapping(template.bytes.as_ptr() as *const u8, vmctx, offsets.size() as usize);
         (w(VMCTX_STORE_CONTEXT) as *mut *mut VMStoreContext).write(store_context);
-        (w(VMCTX_BUILTINS) as *mut *const BuiltinTable).write(&BUILTINS);
         (w(VMCTX_INSTANCE) as *mut *mut InstanceData).write(self_ptr);
-        (w(VMCTX_TYPE_IDS) as *mut *const u32).write(module.type_ids().as_ptr());
 
         let (mut fi, mut mi, mut ti, mut gi) = (0u32, 0u32, 0u32, 0u32);
         for import in imports {
@@ -342,16 +416,8 @@ pub(crate) fn allocate(
         for (i, t) in resources.tables.iter_mut().enumerate() {
             t.bind(w(offsets.defined_table(i as u32)).cast());
         }
-        let code = module.code();
         for f in info.num_imported_funcs..info.functions.len() as u32 {
-            let array_call = code.addr((crate::compile::trampolines::NS_ARRAY, f)).unwrap_or(std::ptr::null());
-            let wasm_call = code.addr((crate::compile::trampolines::NS_WASM, f)).expect("every defined function is compiled");
-            (w(offsets.funcref(f)) as *mut VMFuncRef).write(VMFuncRef {
-                array_call,
-                wasm_call,
-                vmctx,
-                type_id: module.type_ids()[info.functions[f as usize] as usize],
-            });
+            (*(w(offsets.funcref(f)) as *mut VMFuncRef)).vmctx = vmctx;
         }
     }
     Ok(instance)
@@ -362,9 +428,9 @@ pub(crate) fn allocate(
 pub(crate) fn initialize(instance: &mut InstanceData) -> Result<(), Trap> {
     let module = instance.module.clone();
     let info = module.info();
-    for (i, init) in info.global_inits.iter().enumerate() {
-        let v = instance.eval(init);
-        let g = instance.global(info.num_imported_globals + i as u32);
+    for &i in &module.vmctx_template().dynamic_globals {
+        let v = instance.eval(&info.global_inits[i as usize]);
+        let g = instance.global(info.num_imported_globals + i);
         let mut bytes = [0u8; 16];
         bytes[..8].copy_from_slice(&v.to_le_bytes());
         // SAFETY: defined global storage lies in our VMContext.
