@@ -101,15 +101,42 @@ pub(crate) struct FuncTranslator<'m, 'b> {
     builtin_sigs: [Option<SigRef>; NUM_BUILTINS],
     /// Operators executed since fuel was last charged.
     fuel_pending: i64,
+    /// What the function may write.
+    writes: Writes,
 }
 
 /// Builds the IR of defined function `func_index` (module index space) into `func`.
+/// Which memories and tables (by module index) a function may write: bit
+/// `i` for index `i`, bit 63 standing for every index from 63 on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Writes {
+    pub memories: u64,
+    pub tables: u64,
+}
+
+impl Writes {
+    pub(crate) fn bit(index: u32) -> u64 {
+        1 << index.min(63)
+    }
+
+    pub(crate) fn union(self, other: Writes) -> Writes {
+        Writes { memories: self.memories | other.memories, tables: self.tables | other.tables }
+    }
+}
+
+fn memarg_memory(memarg: &MemArg) -> u32 {
+    match memarg.target {
+        wasmparser::MemArgTarget::Memory(m) => m,
+        wasmparser::MemArgTarget::Array(_) => unreachable!("GC arrays are not enabled"),
+    }
+}
+
 pub(crate) fn translate_function(
     env: &ModuleEnv<'_>,
     func_index: u32,
     func: &mut Function,
     fctx: &mut FunctionBuilderContext,
-) -> Result<()> {
+) -> Result<Writes> {
     let ty = env.info.func_type(func_index).clone();
     func.signature = wasm_signature(&ty, env.call_conv);
     func.name = UserFuncName::user(0, func_index);
@@ -176,6 +203,7 @@ pub(crate) fn translate_function(
         sig_refs: HashMap::new(),
         builtin_sigs: [None; NUM_BUILTINS],
         fuel_pending: 0,
+        writes: Writes::default(),
     };
     t.interruption_checks();
     t.control.push(Frame {
@@ -198,8 +226,9 @@ pub(crate) fn translate_function(
         t.b.ins().return_(&results);
     }
     t.b.seal_all_blocks();
+    let writes = t.writes;
     t.b.finalize(env.frontend);
-    Ok(())
+    Ok(writes)
 }
 
 fn reader_error(e: wasmparser::BinaryReaderError) -> Error {
@@ -349,10 +378,7 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
     /// path, are redirected to address 0 (a Spectre-safe select), which
     /// faults: both become `MemoryOutOfBounds` traps.
     fn heap_addr(&mut self, memarg: &MemArg, index: Value, size: u64) -> (Value, i32) {
-        let mem = match memarg.target {
-            wasmparser::MemArgTarget::Memory(m) => m,
-            wasmparser::MemArgTarget::Array(_) => unreachable!("GC arrays are not enabled"),
-        };
+        let mem = memarg_memory(memarg);
         let style = self.env.heaps[mem as usize];
         let idx64 = self.b.ins().uextend(types::I64, index);
         let base = self.memory_base(mem);
@@ -381,6 +407,7 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
     }
 
     fn store_op(&mut self, memarg: &MemArg, size: u64, f: impl FnOnce(&mut FunctionBuilder<'_>, Value, Value, i32)) {
+        self.writes.memories |= Writes::bit(memarg_memory(memarg));
         let value = self.pop();
         let index = self.pop();
         let (addr, off) = self.heap_addr(memarg, index, size);
@@ -860,6 +887,7 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
                 self.push(v);
             }
             O::MemoryFill { mem } => {
+                self.writes.memories |= Writes::bit(mem);
                 let (dst, val, len) = self.pop3();
                 let idx = self.b.ins().iconst(types::I32, mem as i64);
                 let dst = self.b.ins().uextend(types::I64, dst);
@@ -867,6 +895,7 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
                 self.builtin(Builtin::MemoryFill, &[idx, dst, val, len]);
             }
             O::MemoryCopy { dst_mem, src_mem } => {
+                self.writes.memories |= Writes::bit(dst_mem);
                 let (dst, src, len) = self.pop3();
                 let d = self.b.ins().iconst(types::I32, dst_mem as i64);
                 let s = self.b.ins().iconst(types::I32, src_mem as i64);
@@ -876,6 +905,7 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
                 self.builtin(Builtin::MemoryCopy, &[d, dst, s, src, len]);
             }
             O::MemoryInit { data_index, mem } => {
+                self.writes.memories |= Writes::bit(mem);
                 let (dst, src, len) = self.pop3();
                 let m = self.b.ins().iconst(types::I32, mem as i64);
                 let d = self.b.ins().iconst(types::I32, data_index as i64);
@@ -895,6 +925,7 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
                 self.push(v);
             }
             O::TableSet { table } => {
+                self.writes.tables |= Writes::bit(table);
                 let (i, v) = self.pop2();
                 let addr = self.table_elem_addr(table, i);
                 self.b.ins().store(trusted(), v, addr, 0);
@@ -906,23 +937,27 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
                 self.push(v);
             }
             O::TableGrow { table } => {
+                self.writes.tables |= Writes::bit(table);
                 let (init, delta) = self.pop2();
                 let t = self.b.ins().iconst(types::I32, table as i64);
                 let v = self.builtin(Builtin::TableGrow, &[t, delta, init]).expect("result");
                 self.push(v);
             }
             O::TableFill { table } => {
+                self.writes.tables |= Writes::bit(table);
                 let (dst, val, len) = self.pop3();
                 let t = self.b.ins().iconst(types::I32, table as i64);
                 self.builtin(Builtin::TableFill, &[t, dst, val, len]);
             }
             O::TableCopy { dst_table, src_table } => {
+                self.writes.tables |= Writes::bit(dst_table);
                 let (dst, src, len) = self.pop3();
                 let d = self.b.ins().iconst(types::I32, dst_table as i64);
                 let s = self.b.ins().iconst(types::I32, src_table as i64);
                 self.builtin(Builtin::TableCopy, &[d, s, dst, src, len]);
             }
             O::TableInit { elem_index, table } => {
+                self.writes.tables |= Writes::bit(table);
                 let (dst, src, len) = self.pop3();
                 let t = self.b.ins().iconst(types::I32, table as i64);
                 let e = self.b.ins().iconst(types::I32, elem_index as i64);

@@ -24,6 +24,7 @@ use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::Context;
 use cranelift_frontend::FunctionBuilderContext;
 use env::{HeapStyle, ModuleEnv};
+pub(crate) use func_translator::Writes;
 use trampolines::{NS_ARRAY, NS_WASM};
 
 /// Builds the Cranelift target for the host with our settings.
@@ -80,14 +81,15 @@ enum Job {
 }
 
 /// Compiles every defined function of a module (and the trampolines of the
-/// escaping ones) and links them into executable memory.
+/// escaping ones) and links them into executable memory. Also reports which
+/// memories and tables the code may write.
 pub(crate) fn compile_module(
     isa: &dyn TargetIsa,
     config: &Config,
     info: &ModuleInfo,
     offsets: &VMOffsets,
     wasm: &[u8],
-) -> Result<CodeMemory> {
+) -> Result<(CodeMemory, Writes)> {
     let env = ModuleEnv {
         info,
         offsets,
@@ -110,15 +112,16 @@ pub(crate) fn compile_module(
     } else {
         1
     };
-    let run = |jobs: &[Job]| -> Result<Vec<CompiledFunc>> {
+    let run = |jobs: &[Job]| -> Result<(Vec<CompiledFunc>, Writes)> {
         let mut ctx = Context::new();
         let mut fctx = FunctionBuilderContext::new();
         let mut out = Vec::with_capacity(jobs.len());
+        let mut writes = Writes::default();
         for job in jobs {
             let func = match *job {
                 Job::Wasm(f) => {
                     let mut func = Function::new();
-                    func_translator::translate_function(&env, f, &mut func, &mut fctx)?;
+                    writes = writes.union(func_translator::translate_function(&env, f, &mut func, &mut fctx)?);
                     func
                 }
                 Job::Array(f) => {
@@ -127,22 +130,25 @@ pub(crate) fn compile_module(
             };
             out.push(compile_function(isa, &mut ctx, func)?);
         }
-        Ok(out)
+        Ok((out, writes))
     };
-    let funcs = if threads <= 1 {
+    let (funcs, writes) = if threads <= 1 {
         run(&jobs)?
     } else {
         let chunk = jobs.len().div_ceil(threads);
-        let results: Vec<Result<Vec<CompiledFunc>>> = std::thread::scope(|s| {
+        let results: Vec<Result<(Vec<CompiledFunc>, Writes)>> = std::thread::scope(|s| {
             let handles: Vec<_> = jobs.chunks(chunk).map(|c| s.spawn(move || run(c))).collect();
             handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(Error::internal("compiler thread panicked")))).collect()
         });
         let mut all = Vec::with_capacity(jobs.len());
+        let mut writes = Writes::default();
         for r in results {
-            all.extend(r?);
+            let (funcs, w) = r?;
+            all.extend(funcs);
+            writes = writes.union(w);
         }
-        all
+        (all, writes)
     };
     debug_assert!(funcs.iter().all(|f| f.key.0 == NS_WASM || f.key.0 == NS_ARRAY));
-    CodeMemory::new(funcs)
+    Ok((CodeMemory::new(funcs)?, writes))
 }

@@ -9,6 +9,7 @@ pub(crate) mod image;
 pub(crate) mod info;
 
 use crate::compile::code_memory::CodeMemory;
+use crate::compile::Writes;
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::runtime::instance::VmctxTemplate;
@@ -40,6 +41,10 @@ struct ModuleInner {
     type_ids: Box<[u32]>,
     /// The initial VMContext bytes shared by every instance.
     template: VmctxTemplate,
+    /// The memories and tables anything may write after instantiation
+    /// starts (code, segments copied at instantiation, or the host through
+    /// an export); the pool skips resetting the others.
+    writes: Writes,
     /// The bytes of every data segment, concatenated.
     data: Box<[u8]>,
     data_ranges: Vec<Range<usize>>,
@@ -58,6 +63,33 @@ pub enum ExternType {
     Memory(MemoryType),
 }
 
+/// What is written outside compiled code: exported memories and tables (the
+/// host may write them), data segments that are copied (all but those of a
+/// memory with a copy-on-write image), and active element segments.
+fn outside_writes(info: &ModuleInfo, has_image: impl Fn(u32) -> bool) -> Writes {
+    let mut w = Writes::default();
+    for (_, index) in &info.exports {
+        match *index {
+            EntityIndex::Memory(m) => w.memories |= Writes::bit(m),
+            EntityIndex::Table(t) => w.tables |= Writes::bit(t),
+            _ => {}
+        }
+    }
+    for seg in &info.data {
+        if let info::DataMode::Active { memory, .. } = seg.mode
+            && !has_image(memory)
+        {
+            w.memories |= Writes::bit(memory);
+        }
+    }
+    for seg in &info.elements {
+        if let info::ElemMode::Active { table, .. } = seg.mode {
+            w.tables |= Writes::bit(table);
+        }
+    }
+    w
+}
+
 impl Module {
     /// Validates, decodes and compiles `wasm` for `engine`. Malformed or
     /// invalid input is an `InvalidModule` error naming the problem and its
@@ -66,7 +98,8 @@ impl Module {
         let info = info::decode(wasm)?;
         let offsets = VMOffsets::new(&info);
         engine.check_module(&info, &offsets)?;
-        let code = crate::compile::compile_module(engine.isa(), engine.config(), &info, &offsets, wasm)?;
+        let (code, writes) = crate::compile::compile_module(engine.isa(), engine.config(), &info, &offsets, wasm)?;
+
         let type_ids: Box<[u32]> = info.types.iter().map(|t| engine.intern(t)).collect();
         let template = VmctxTemplate::new(&info, &offsets, &code, &type_ids);
         let mut data = Vec::new();
@@ -81,6 +114,10 @@ impl Module {
         } else {
             Vec::new()
         };
+        let has_image = |memory: u32| {
+            memory.checked_sub(info.num_imported_memories).is_some_and(|m| images.get(m as usize).is_some_and(|i| i.is_some()))
+        };
+        let writes = writes.union(outside_writes(&info, has_image));
         Ok(Module(Arc::new(ModuleInner {
             id: NEXT_MODULE_ID.fetch_add(1, Ordering::Relaxed),
             engine: engine.clone(),
@@ -90,6 +127,7 @@ impl Module {
             _code: code,
             type_ids,
             template,
+            writes,
             data: data.into_boxed_slice(),
             data_ranges,
         })))
@@ -157,6 +195,17 @@ impl Module {
 
     pub(crate) fn data_bytes(&self, segment: u32) -> &[u8] {
         &self.0.data[self.0.data_ranges[segment as usize].clone()]
+    }
+
+    /// Whether defined memory `i` (0-based among defined) can have been
+    /// written by an instance.
+    pub(crate) fn memory_may_be_written(&self, i: usize) -> bool {
+        self.0.writes.memories & Writes::bit(self.0.info.num_imported_memories + i as u32) != 0
+    }
+
+    /// Whether defined table `i` (0-based among defined) can have been written.
+    pub(crate) fn table_may_be_written(&self, i: usize) -> bool {
+        self.0.writes.tables & Writes::bit(self.0.info.num_imported_tables + i as u32) != 0
     }
 
     /// The module's process-unique id.

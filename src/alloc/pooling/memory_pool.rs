@@ -108,11 +108,9 @@ impl MemoryPool {
     /// Takes a slot for defined memory `ty` of a module (`affinity` names the
     /// module and memory), with `image` mapped when given. `Ok(None)` when
     /// every slot is in use.
-    pub(crate) fn allocate(&self, affinity: u64, ty: &MemoryType, image: Option<&Arc<MemoryImage>>) -> Result<Option<(TakenMemory, usize)>> {
+    pub(crate) fn allocate(&self, affinity: u64, ty: &MemoryType, image: Option<&Arc<MemoryImage>>) -> Result<Option<TakenMemory>> {
         let Some((slot, hit)) = self.index.alloc(Some(affinity)) else { return Ok(None) };
         let mut st = self.slots[slot.0 as usize].lock();
-        let resident_before = st.resident;
-        st.resident = 0;
         match self.prepare(slot, &mut st, ty, image) {
             Ok(()) => {
                 let base = self.base(slot);
@@ -120,7 +118,7 @@ impl MemoryPool {
                 // `accessible` bytes are readable and writable.
                 let memory = unsafe { LinearMemory::in_slot(base, self.layout.memory_capacity, st.accessible, ty) };
                 let taken = TakenMemory { slot, memory, image_installed: image.is_some(), affinity_hit: hit };
-                Ok(Some((taken, resident_before)))
+                Ok(Some(taken))
             }
             Err(e) => {
                 st.unknown = true;
@@ -188,13 +186,18 @@ impl MemoryPool {
         Ok(())
     }
 
-    /// Resets the slot of `memory` and returns the ranges to decommit;
-    /// `Err` means the slot must be repaved (it was marked so).
-    pub(crate) fn reset(&self, slot: SlotId, memory: &LinearMemory) -> (Vec<(usize, usize)>, usize) {
+    /// Resets the slot of `memory` and returns the ranges to decommit and
+    /// the bytes kept resident. `written` false means nothing can have
+    /// written the memory (the module never stores to it and does not export
+    /// it): its contents are still pristine and only its size is recorded.
+    pub(crate) fn reset(&self, slot: SlotId, memory: &LinearMemory, written: bool) -> (Vec<(usize, usize)>, usize) {
         let mut st = self.slots[slot.0 as usize].lock();
         let base = self.base(slot);
         let len = memory.length();
         st.accessible = len;
+        if !written {
+            return (Vec::new(), st.resident);
+        }
         let keep = self.keep_resident.min(len);
         if keep > 0 {
             let image = st.image.as_deref().map_or(&[][..], |img| img.bytes());

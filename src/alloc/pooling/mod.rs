@@ -245,7 +245,7 @@ impl PoolingAllocator {
     fn release(&self, module: &Module, r: InstanceResources) {
         let InstanceResources { vmctx, memories, tables, memory_slots, table_slots, .. } = r;
         for (i, (mem, slot)) in memories.iter().zip(&memory_slots).enumerate() {
-            let (ranges, kept) = self.memories.reset(SlotId(*slot), mem);
+            let (ranges, kept) = self.memories.reset(SlotId(*slot), mem, module.memory_may_be_written(i));
             self.memory_resident[*slot as usize].store(kept as u64, Ordering::Relaxed);
             self.counters.memory_resident.fetch_add(kept as u64, Ordering::Relaxed);
             self.counters.resets.fetch_add(1, Ordering::Relaxed);
@@ -255,7 +255,8 @@ impl PoolingAllocator {
         }
         drop(memories);
         for (i, (table, slot)) in tables.iter().zip(&table_slots).enumerate() {
-            let (ranges, kept) = self.tables.reset(SlotId(*slot), table.elements().len() * 8);
+            let used = if module.table_may_be_written(i) { table.elements().len() * 8 } else { 0 };
+            let (ranges, kept) = self.tables.reset(SlotId(*slot), used);
             self.table_resident[*slot as usize].store(kept as u64, Ordering::Relaxed);
             self.counters.table_resident.fetch_add(kept as u64, Ordering::Relaxed);
             self.counters.resets.fetch_add(1, Ordering::Relaxed);
@@ -296,7 +297,7 @@ impl InstanceAllocator for PoolingAllocator {
             let image = if cow { module.image(i) } else { None };
             let taken = self.take(|| self.memories.allocate(Self::affinity(module, i), ty, image));
             match taken {
-                Ok(Some((t, _))) => {
+                Ok(Some(t)) => {
                     self.unresident(&self.counters.memory_resident, &self.memory_resident[t.slot.0 as usize]);
                     if t.affinity_hit {
                         self.counters.affinity_hits.fetch_add(1, Ordering::Relaxed);
