@@ -239,14 +239,14 @@ impl Table {
 
     /// Current number of elements.
     pub fn size<T>(&self, store: &Store<T>) -> Result<u32> {
-        Ok(self.data(store.opaque_ref())?.elements().len() as u32)
+        Ok(self.data(store.opaque_ref())?.len() as u32)
     }
 
     /// Element `index`, or `None` when out of bounds.
     pub fn get<T>(&self, store: &Store<T>, index: u32) -> Option<Val> {
         let t = self.data(store.opaque_ref()).ok()?;
-        let raw = *t.elements().get(index as usize)?;
-        Some(from_raw(ValRaw::from_u64(raw as u64), t.element_type(), self.store_id))
+        let value = t.get(index as usize)?;
+        Some(from_raw(ValRaw::from_u64(value as u64), t.element_type(), self.store_id))
     }
 
     /// Sets element `index`.
@@ -257,12 +257,7 @@ impl Table {
         if value.ty() != t.element_type() {
             return Err(Error::invalid_argument(format!("value has type {}, expected {}", value.ty(), t.element_type())));
         }
-        let slot = t
-            .elements_mut()
-            .get_mut(index as usize)
-            .ok_or_else(|| Error::invalid_argument(format!("table index {index} is out of bounds")))?;
-        *slot = raw;
-        Ok(())
+        t.set(index as usize, raw).ok_or_else(|| Error::invalid_argument(format!("table index {index} is out of bounds")))
     }
 
     /// Grows by `delta` elements set to `init`; returns the previous size.

@@ -450,6 +450,35 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
         self.b.ins().select_spectre_guard(oob, null, addr)
     }
 
+    fn is_funcref_table(&self, table: u32) -> bool {
+        self.env.info.tables[table as usize].element == ValType::FuncRef
+    }
+
+    /// Element `i` of table `table` in decoded form. Funcref elements are
+    /// stored encoded (see `runtime::table`): 0 means "not materialized yet",
+    /// which a cold call to a builtin resolves; otherwise the low bit is set.
+    fn table_get(&mut self, table: u32, i: Value) -> Value {
+        let addr = self.table_elem_addr(table, i);
+        let raw = self.b.ins().load(POINTER, trusted(), addr, 0);
+        if !self.is_funcref_table(table) {
+            return raw;
+        }
+        let lazy = self.b.create_block();
+        let done = self.b.create_block();
+        let encoded = self.b.append_block_param(done, POINTER);
+        let missing = self.b.ins().icmp_imm_u(IntCC::Equal, raw, 0);
+        self.b.ins().brif(missing, lazy, &[], done, &[BlockArg::Value(raw)]);
+        self.b.switch_to_block(lazy);
+        self.b.seal_block(lazy);
+        self.b.set_cold_block(lazy);
+        let t = self.b.ins().iconst(types::I32, table as i64);
+        let v = self.builtin(Builtin::TableLazyInit, &[t, i]).expect("result");
+        self.b.ins().jump(done, &[BlockArg::Value(v)]);
+        self.b.switch_to_block(done);
+        self.b.seal_block(done);
+        self.b.ins().band_imm_s(encoded, !1)
+    }
+
     fn builtin(&mut self, builtin: Builtin, args: &[Value]) -> Option<Value> {
         let sig = match self.builtin_sigs[builtin as usize] {
             Some(s) => s,
@@ -784,8 +813,7 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
                 let elem = self.pop();
                 let ty = self.env.info.types[type_index as usize].clone();
                 let args = self.stack.split_off(self.stack.len() - ty.params().len());
-                let addr = self.table_elem_addr(table_index, elem);
-                let funcref = self.b.ins().load(POINTER, trusted(), addr, 0);
+                let funcref = self.table_get(table_index, elem);
                 self.b.ins().trapz(funcref, env::trap_code(TrapCode::IndirectCallToNull));
                 let actual = self.load_trusted(types::I32, funcref, FUNCREF_TYPE_ID);
                 let ids = self.load_readonly(POINTER, self.vmctx, VMCTX_TYPE_IDS);
@@ -920,14 +948,14 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
             // ------------------------------------------------------------ tables and references
             O::TableGet { table } => {
                 let i = self.pop();
-                let addr = self.table_elem_addr(table, i);
-                let v = self.b.ins().load(POINTER, trusted(), addr, 0);
+                let v = self.table_get(table, i);
                 self.push(v);
             }
             O::TableSet { table } => {
                 self.writes.tables |= Writes::bit(table);
                 let (i, v) = self.pop2();
                 let addr = self.table_elem_addr(table, i);
+                let v = if self.is_funcref_table(table) { self.b.ins().bor_imm_u(v, 1) } else { v };
                 self.b.ins().store(trusted(), v, addr, 0);
             }
             O::TableSize { table } => {

@@ -41,6 +41,9 @@ struct ModuleInner {
     type_ids: Box<[u32]>,
     /// The initial VMContext bytes shared by every instance.
     template: VmctxTemplate,
+    /// Per defined table: the initial function indices when the table is
+    /// initialized lazily (see `runtime::table`).
+    lazy_tables: Vec<Option<Arc<[u32]>>>,
     /// The memories and tables anything may write after instantiation
     /// starts (code, segments copied at instantiation, or the host through
     /// an export); the pool skips resetting the others.
@@ -61,6 +64,53 @@ pub enum ExternType {
     Table(TableType),
     /// A memory of this type.
     Memory(MemoryType),
+}
+
+/// The precomputed initial contents of each defined funcref table whose
+/// active element segments are all constant, in bounds, and made of function
+/// references or nulls: such tables are initialized lazily.
+fn lazy_table_inits(info: &ModuleInfo) -> Vec<Option<Arc<[u32]>>> {
+    use info::{ConstOp, ElemItems, ElemMode};
+    let imported = info.num_imported_tables;
+    let mut inits: Vec<Option<Vec<u32>>> = info.tables[imported as usize..]
+        .iter()
+        .map(|t| (t.element == crate::types::ValType::FuncRef).then(|| vec![u32::MAX; t.min as usize]))
+        .collect();
+    for seg in &info.elements {
+        let ElemMode::Active { table, offset } = &seg.mode else { continue };
+        let Some(t) = table.checked_sub(imported) else { continue };
+        let slot = &mut inits[t as usize];
+        let Some(funcs) = slot.as_mut() else { continue };
+        let Some(start) = offset.as_const_u32().map(|o| o as usize) else {
+            *slot = None;
+            continue;
+        };
+        if start.checked_add(seg.items.len()).is_none_or(|end| end > funcs.len()) {
+            *slot = None;
+            continue;
+        }
+        let ok = match &seg.items {
+            ElemItems::Funcs(f) => {
+                funcs[start..start + f.len()].copy_from_slice(f);
+                true
+            }
+            ElemItems::Exprs(exprs) => exprs.iter().enumerate().all(|(k, e)| match e.0.as_slice() {
+                [ConstOp::RefFunc(f)] => {
+                    funcs[start + k] = *f;
+                    true
+                }
+                [ConstOp::RefNull] => {
+                    funcs[start + k] = u32::MAX;
+                    true
+                }
+                _ => false,
+            }),
+        };
+        if !ok {
+            *slot = None;
+        }
+    }
+    inits.into_iter().map(|i| i.map(Arc::from)).collect()
 }
 
 /// What is written outside compiled code: exported memories and tables (the
@@ -117,7 +167,14 @@ impl Module {
         let has_image = |memory: u32| {
             memory.checked_sub(info.num_imported_memories).is_some_and(|m| images.get(m as usize).is_some_and(|i| i.is_some()))
         };
-        let writes = writes.union(outside_writes(&info, has_image));
+        let lazy_tables = lazy_table_inits(&info);
+        let mut writes = writes.union(outside_writes(&info, has_image));
+        for (i, lazy) in lazy_tables.iter().enumerate() {
+            if lazy.is_some() {
+                // Reading a lazy table materializes (writes) its elements.
+                writes.tables |= Writes::bit(info.num_imported_tables + i as u32);
+            }
+        }
         Ok(Module(Arc::new(ModuleInner {
             id: NEXT_MODULE_ID.fetch_add(1, Ordering::Relaxed),
             engine: engine.clone(),
@@ -127,6 +184,7 @@ impl Module {
             _code: code,
             type_ids,
             template,
+            lazy_tables,
             writes,
             data: data.into_boxed_slice(),
             data_ranges,
@@ -195,6 +253,11 @@ impl Module {
 
     pub(crate) fn data_bytes(&self, segment: u32) -> &[u8] {
         &self.0.data[self.0.data_ranges[segment as usize].clone()]
+    }
+
+    /// The lazy-init source of defined table `i`, if it has one.
+    pub(crate) fn lazy_table_init(&self, i: usize) -> Option<&Arc<[u32]>> {
+        self.0.lazy_tables.get(i).and_then(|t| t.as_ref())
     }
 
     /// Whether defined memory `i` (0-based among defined) can have been

@@ -33,10 +33,11 @@ pub(crate) enum Builtin {
     TableCopy,
     TableInit,
     ElemDrop,
+    TableLazyInit,
 }
 
 /// Number of builtins.
-pub(crate) const NUM_BUILTINS: usize = 10;
+pub(crate) const NUM_BUILTINS: usize = 11;
 
 impl Builtin {
     /// Parameters after the leading VMContext, and results.
@@ -53,6 +54,7 @@ impl Builtin {
             Builtin::TableCopy => (&[I32, I32, I32, I32, I32], &[I32]),
             Builtin::TableInit => (&[I32, I32, I32, I32, I32], &[I32]),
             Builtin::ElemDrop => (&[I32], &[]),
+            Builtin::TableLazyInit => (&[I32, I32], &[Ptr]),
         }
     }
 

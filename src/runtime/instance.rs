@@ -17,7 +17,7 @@ use crate::module::info::{ConstExpr, ConstOp, DataMode, ElemItems, ElemMode, Ent
 use crate::module::Module;
 use crate::runtime::libcalls::{BuiltinTable, BUILTINS};
 use crate::runtime::memory::LinearMemory;
-use crate::runtime::table::Table;
+use crate::runtime::table::{LazyInit, Table};
 use crate::runtime::vmcontext::*;
 use crate::trap::{Trap, TrapCode};
 use crate::types::{limits_match, WASM_PAGE_SIZE};
@@ -178,12 +178,12 @@ impl InstanceData {
         // SAFETY: the table outlives the instance's use of it.
         let table = unsafe { &mut *t.table };
         let (dst, src, len) = (dst as usize, src as usize, len as usize);
-        if src.checked_add(len).is_none_or(|e| e > seg_len) || dst.checked_add(len).is_none_or(|e| e > table.elements().len()) {
+        if src.checked_add(len).is_none_or(|e| e > seg_len) || dst.checked_add(len).is_none_or(|e| e > table.len()) {
             return Err(TrapCode::TableOutOfBounds);
         }
         for i in 0..len {
             let v = self.elem_value(&segment.items, src + i);
-            table.elements_mut()[dst + i] = v;
+            table.set(dst + i, v);
         }
         Ok(())
     }
@@ -436,8 +436,22 @@ pub(crate) fn initialize(instance: &mut InstanceData) -> Result<(), Trap> {
         // SAFETY: defined global storage lies in our VMContext.
         unsafe { (*g).bytes = bytes };
     }
+    let defined_tables = info.num_imported_tables;
+    for i in 0..info.num_defined_tables() {
+        if let Some(funcs) = module.lazy_table_init(i as usize) {
+            let funcrefs = instance.funcref(0) as *const u8;
+            let t = instance.table(defined_tables + i);
+            // SAFETY: the instance owns its defined tables.
+            unsafe { &mut *t.table }.set_lazy_init(LazyInit { funcs: funcs.clone(), funcrefs });
+        }
+    }
     for (i, seg) in info.elements.iter().enumerate() {
         match &seg.mode {
+            ElemMode::Active { table, .. }
+                if table.checked_sub(defined_tables).is_some_and(|t| module.lazy_table_init(t as usize).is_some()) =>
+            {
+                instance.elem_drop(i as u32);
+            }
             ElemMode::Active { table, offset } => {
                 let dst = instance.eval(offset) as u32;
                 instance.table_init(*table, i as u32, dst, 0, seg.items.len() as u32).map_err(Trap::new)?;

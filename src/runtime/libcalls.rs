@@ -22,6 +22,7 @@ pub(crate) struct BuiltinTable {
     table_copy: unsafe extern "C" fn(*mut u8, u32, u32, u32, u32, u32) -> u32,
     table_init: unsafe extern "C" fn(*mut u8, u32, u32, u32, u32, u32) -> u32,
     elem_drop: unsafe extern "C" fn(*mut u8, u32),
+    table_lazy_init: unsafe extern "C" fn(*mut u8, u32, u32) -> usize,
 }
 
 const _: () = assert!(std::mem::size_of::<BuiltinTable>() == 8 * NUM_BUILTINS);
@@ -38,6 +39,7 @@ pub(crate) static BUILTINS: BuiltinTable = BuiltinTable {
     table_copy,
     table_init,
     elem_drop,
+    table_lazy_init,
 };
 
 /// The instance of `vmctx`.
@@ -115,15 +117,7 @@ unsafe extern "C" fn table_fill(vmctx: *mut u8, table: u32, dst: u32, val: usize
     // SAFETY: see `instance`.
     let t = unsafe { instance(vmctx) }.table(table);
     // SAFETY: the table object outlives the call.
-    let elems = unsafe { &mut *t.table }.elements_mut();
-    let (dst, len) = (dst as usize, len as usize);
-    match dst.checked_add(len) {
-        Some(end) if end <= elems.len() => {
-            elems[dst..end].fill(val);
-            1
-        }
-        _ => 0,
-    }
+    unsafe { &mut *t.table }.fill(dst as usize, val, len as usize).is_some() as u32
 }
 
 unsafe extern "C" fn table_copy(vmctx: *mut u8, dst_table: u32, src_table: u32, dst: u32, src: u32, len: u32) -> u32 {
@@ -131,20 +125,22 @@ unsafe extern "C" fn table_copy(vmctx: *mut u8, dst_table: u32, src_table: u32, 
     let inst = unsafe { instance(vmctx) };
     let (d, s) = (inst.table(dst_table), inst.table(src_table));
     let (dst, src, len) = (dst as usize, src as usize, len as usize);
-    // SAFETY: the table objects outlive the call; read lengths first.
-    let (dlen, slen) = unsafe { ((*d.table).elements().len(), (*s.table).elements().len()) };
-    if dst.checked_add(len).is_none_or(|e| e > dlen) || src.checked_add(len).is_none_or(|e| e > slen) {
-        return 0;
-    }
-    if d.table == s.table {
+    let copied = if d.table == s.table {
         // SAFETY: one live table, borrowed once.
-        unsafe { &mut *d.table }.elements_mut().copy_within(src..src + len, dst);
+        unsafe { &mut *d.table }.copy(dst, None, src, len)
     } else {
         // SAFETY: two distinct live tables.
-        let (dt, st) = unsafe { (&mut *d.table, &*s.table) };
-        dt.elements_mut()[dst..dst + len].copy_from_slice(&st.elements()[src..src + len]);
-    }
-    1
+        let (dt, st) = unsafe { (&mut *d.table, &mut *s.table) };
+        dt.copy(dst, Some(st), src, len)
+    };
+    copied.is_some() as u32
+}
+
+unsafe extern "C" fn table_lazy_init(vmctx: *mut u8, table: u32, index: u32) -> usize {
+    // SAFETY: see `instance`; compiled code bounds-checked `index`.
+    let t = unsafe { instance(vmctx) }.table(table);
+    // SAFETY: the table object outlives the call.
+    unsafe { &mut *t.table }.materialize(index as usize)
 }
 
 unsafe extern "C" fn table_init(vmctx: *mut u8, table: u32, elem: u32, dst: u32, src: u32, len: u32) -> u32 {

@@ -1,12 +1,26 @@
 //! Tables: growable arrays of pointer-sized elements.
 //!
-//! A funcref element is a `*const VMFuncRef` (null for `ref.null`); an
-//! externref element is the host's opaque word (0 for null). Like memories,
-//! a table keeps a pointer to the `VMTableDefinition` compiled code reads and
-//! updates it whenever the storage moves or grows.
+//! An externref element is the host's opaque word, 0 for null. A funcref
+//! element is stored *encoded*, so a table need not be written when it is
+//! created:
+//!
+//! ```text
+//!   0            not materialized yet: the element's initial value comes from
+//!                the table's lazy-init source (or is null when it has none)
+//!   ptr | 1      a materialized reference (`*const VMFuncRef`, null is 1)
+//! ```
+//!
+//! A module whose element segments are all constant gets, per defined
+//! funcref table, a precomputed list of initial function indices; its
+//! instances leave the table untouched at instantiation and materialize an
+//! element the first time compiled code (or the host) reads it. A fresh or
+//! reset pool slot is all zeros, so instantiating such a table costs nothing.
+//! Like memories, a table keeps a pointer to the `VMTableDefinition` compiled
+//! code reads and updates it whenever the storage moves or grows.
 
 use crate::runtime::vmcontext::VMTableDefinition;
 use crate::types::{TableType, ValType};
+use std::sync::Arc;
 
 /// Where a table's elements live.
 #[derive(Debug)]
@@ -17,6 +31,19 @@ enum Storage {
     Slot { ptr: *mut usize, len: usize, capacity: usize },
 }
 
+/// The initial contents of a lazily initialized funcref table: the function
+/// index of each element (`u32::MAX` for null), resolved against the owning
+/// instance's function references.
+#[derive(Debug, Clone)]
+pub(crate) struct LazyInit {
+    pub funcs: Arc<[u32]>,
+    /// Address of the owning instance's `funcrefs[0]`.
+    pub funcrefs: *const u8,
+}
+
+/// Marks a materialized funcref element.
+const MATERIALIZED: usize = 1;
+
 /// A table's storage and its definition.
 #[derive(Debug)]
 pub(crate) struct Table {
@@ -24,23 +51,50 @@ pub(crate) struct Table {
     max: Option<u32>,
     element: ValType,
     definition: *mut VMTableDefinition,
+    lazy: Option<LazyInit>,
 }
 
 impl Table {
-    /// A table of type `ty` with every element set to `init`.
+    /// A table of type `ty` with every element set to `init` (decoded form).
     pub(crate) fn new(ty: &TableType, init: usize) -> Table {
-        Table { storage: Storage::Vec(vec![init; ty.min as usize]), max: ty.max, element: ty.element, definition: std::ptr::null_mut() }
+        let encoded = encode(ty.element, init);
+        Table {
+            storage: Storage::Vec(vec![encoded; ty.min as usize]),
+            max: ty.max,
+            element: ty.element,
+            definition: std::ptr::null_mut(),
+            lazy: None,
+        }
+    }
+
+    /// A table of type `ty` whose elements are all zero: null, or (for a
+    /// funcref table given a lazy-init source) not yet materialized.
+    pub(crate) fn new_unmaterialized(ty: &TableType) -> Table {
+        Table { storage: Storage::Vec(vec![0; ty.min as usize]), max: ty.max, element: ty.element, definition: std::ptr::null_mut(), lazy: None }
     }
 
     /// A table of type `ty` in a pool slot of `capacity` elements at `ptr`,
-    /// whose first `ty.min` elements the caller has set to null.
+    /// whose elements are all zero (null, or not yet materialized).
     ///
     /// # Safety
     /// The slot must be readable and writable and owned by the table for its
     /// lifetime.
     pub(crate) unsafe fn in_slot(ptr: *mut usize, capacity: usize, ty: &TableType) -> Table {
         let max = Some(ty.max.map_or(capacity as u32, |m| m.min(capacity as u32)));
-        Table { storage: Storage::Slot { ptr, len: ty.min as usize, capacity }, max, element: ty.element, definition: std::ptr::null_mut() }
+        Table {
+            storage: Storage::Slot { ptr, len: ty.min as usize, capacity },
+            max,
+            element: ty.element,
+            definition: std::ptr::null_mut(),
+            lazy: None,
+        }
+    }
+
+    /// Gives a funcref table its lazy-init source (at instantiation, before
+    /// any element is read).
+    pub(crate) fn set_lazy_init(&mut self, lazy: LazyInit) {
+        debug_assert_eq!(self.element, ValType::FuncRef);
+        self.lazy = Some(lazy);
     }
 
     /// Connects the table to the definition compiled code reads, and fills it.
@@ -54,7 +108,7 @@ impl Table {
 
     fn publish(&mut self) {
         if !self.definition.is_null() {
-            let elements = self.elements_mut();
+            let elements = self.raw_mut();
             let (base, len) = (elements.as_mut_ptr(), elements.len());
             // SAFETY: `bind`'s contract keeps the definition valid.
             unsafe {
@@ -71,46 +125,160 @@ impl Table {
 
     /// The current type (its minimum is the current size).
     pub(crate) fn ty(&self) -> TableType {
-        TableType { element: self.element, min: self.elements().len() as u32, max: self.max }
+        TableType { element: self.element, min: self.len() as u32, max: self.max }
     }
 
-    /// Elements.
-    pub(crate) fn elements(&self) -> &[usize] {
+    /// Current number of elements.
+    pub(crate) fn len(&self) -> usize {
         match &self.storage {
-            Storage::Vec(v) => v,
-            // SAFETY: `in_slot`'s contract: `len <= capacity` elements are ours.
-            Storage::Slot { ptr, len, .. } => unsafe { std::slice::from_raw_parts(*ptr, *len) },
+            Storage::Vec(v) => v.len(),
+            Storage::Slot { len, .. } => *len,
         }
     }
 
-    /// Elements, writable.
-    pub(crate) fn elements_mut(&mut self) -> &mut [usize] {
+    /// The encoded elements.
+    fn raw_mut(&mut self) -> &mut [usize] {
         match &mut self.storage {
             Storage::Vec(v) => v,
-            // SAFETY: as in `elements`, borrowed mutably.
+            // SAFETY: `in_slot`'s contract: `len <= capacity` elements are ours.
             Storage::Slot { ptr, len, .. } => unsafe { std::slice::from_raw_parts_mut(*ptr, *len) },
         }
     }
 
-    /// Grows by `delta` elements set to `init`; returns the old size or
-    /// `None` when the maximum refuses.
+    /// Element `i` in decoded form (a `*const VMFuncRef` or the externref
+    /// word; 0 for null), materializing it if needed; `None` out of bounds.
+    pub(crate) fn get(&mut self, i: usize) -> Option<usize> {
+        let raw = *self.raw_mut().get(i)?;
+        Some(match self.element {
+            ValType::FuncRef if raw == 0 => self.materialize(i) & !MATERIALIZED,
+            ValType::FuncRef => raw & !MATERIALIZED,
+            _ => raw,
+        })
+    }
+
+    /// Materializes element `i` from the lazy-init source and returns its
+    /// encoded value. `i` must be in bounds.
+    pub(crate) fn materialize(&mut self, i: usize) -> usize {
+        let funcref = match &self.lazy {
+            Some(lazy) => match lazy.funcs.get(i) {
+                Some(&f) if f != u32::MAX => {
+                    // SAFETY: `funcrefs` points at the owning instance's array
+                    // of function references, which holds function `f`.
+                    unsafe { lazy.funcrefs.add(f as usize * crate::runtime::vmcontext::FUNCREF_SIZE as usize) as usize }
+                }
+                _ => 0,
+            },
+            None => 0,
+        };
+        let encoded = funcref | MATERIALIZED;
+        self.raw_mut()[i] = encoded;
+        encoded
+    }
+
+    /// Sets element `i` (decoded form); `None` out of bounds.
+    pub(crate) fn set(&mut self, i: usize, value: usize) -> Option<()> {
+        let encoded = encode(self.element, value);
+        *self.raw_mut().get_mut(i)? = encoded;
+        Some(())
+    }
+
+    /// Sets `len` elements from `dst` to `value` (decoded form); `None` out of bounds.
+    pub(crate) fn fill(&mut self, dst: usize, value: usize, len: usize) -> Option<()> {
+        let encoded = encode(self.element, value);
+        let end = dst.checked_add(len)?;
+        self.raw_mut().get_mut(dst..end)?.fill(encoded);
+        Some(())
+    }
+
+    /// Grows by `delta` elements set to `init` (decoded form); returns the
+    /// old size or `None` when the maximum refuses.
     pub(crate) fn grow(&mut self, delta: u32, init: usize) -> Option<u32> {
-        let old = self.elements().len() as u32;
+        let old = self.len() as u32;
         let new = old.checked_add(delta)?;
         if self.max.is_some_and(|m| new > m) {
             return None;
         }
+        let encoded = encode(self.element, init);
         match &mut self.storage {
-            Storage::Vec(v) => v.resize(new as usize, init),
+            Storage::Vec(v) => v.resize(new as usize, encoded),
             Storage::Slot { len, capacity, .. } => {
                 if new as usize > *capacity {
                     return None;
                 }
                 *len = new as usize;
-                self.elements_mut()[old as usize..].fill(init);
+                self.raw_mut()[old as usize..].fill(encoded);
             }
         }
         self.publish();
         Some(old)
+    }
+
+    /// Copies `len` elements from `src` of `from` (the same table when
+    /// `from` is `None`) to `dst`; `None` when either range is out of bounds.
+    pub(crate) fn copy(&mut self, dst: usize, from: Option<&mut Table>, src: usize, len: usize) -> Option<()> {
+        let src_len = from.as_ref().map_or(self.len(), |t| t.len());
+        if dst.checked_add(len)? > self.len() || src.checked_add(len)? > src_len {
+            return None;
+        }
+        match from {
+            None => {
+                // Materialize the source range first so raw copies keep their meaning.
+                for i in src..src + len {
+                    let v = self.get(i)?;
+                    self.raw_mut()[i] = encode(self.element, v);
+                }
+                self.raw_mut().copy_within(src..src + len, dst);
+            }
+            Some(other) => {
+                for k in 0..len {
+                    let v = other.get(src + k)?;
+                    self.set(dst + k, v)?;
+                }
+            }
+        }
+        Some(())
+    }
+}
+
+/// The stored form of a decoded element value.
+fn encode(element: ValType, value: usize) -> usize {
+    match element {
+        ValType::FuncRef => value | MATERIALIZED,
+        _ => value,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn funcref_elements_are_encoded_and_lazily_materialized() {
+        let ty = TableType { element: ValType::FuncRef, min: 4, max: None };
+        let funcrefs = vec![0u8; 64];
+        let mut slot = vec![0usize; 8];
+        // SAFETY: `slot` outlives the table in this test.
+        let mut t = unsafe { Table::in_slot(slot.as_mut_ptr(), 8, &ty) };
+        t.set_lazy_init(LazyInit { funcs: Arc::from(vec![1, u32::MAX, 0, 1]), funcrefs: funcrefs.as_ptr() });
+        let base = funcrefs.as_ptr() as usize;
+        assert_eq!(t.get(0), Some(base + 32));
+        assert_eq!(t.get(1), Some(0), "null");
+        assert_eq!(t.get(2), Some(base));
+        assert_eq!(slot[0], (base + 32) | 1, "materialized on first read");
+        t.set(3, 0).unwrap();
+        assert_eq!(t.get(3), Some(0), "explicit null overrides the initial value");
+        assert_eq!(t.grow(2, base).unwrap(), 4);
+        assert_eq!(t.get(5), Some(base));
+        assert_eq!(t.get(6), None);
+    }
+
+    #[test]
+    fn externref_elements_are_stored_as_they_are() {
+        let ty = TableType { element: ValType::ExternRef, min: 2, max: Some(3) };
+        let mut t = Table::new(&ty, 7);
+        assert_eq!(t.get(1), Some(7));
+        assert_eq!(t.grow(2, 0), None, "beyond the maximum");
+        t.fill(0, 9, 2).unwrap();
+        assert_eq!((t.get(0), t.get(1)), (Some(9), Some(9)));
     }
 }

@@ -255,7 +255,7 @@ impl PoolingAllocator {
         }
         drop(memories);
         for (i, (table, slot)) in tables.iter().zip(&table_slots).enumerate() {
-            let used = if module.table_may_be_written(i) { table.elements().len() * 8 } else { 0 };
+            let used = if module.table_may_be_written(i) { table.len() * 8 } else { 0 };
             let (ranges, kept) = self.tables.reset(SlotId(*slot), used);
             self.table_resident[*slot as usize].store(kept as u64, Ordering::Relaxed);
             self.counters.table_resident.fetch_add(kept as u64, Ordering::Relaxed);
