@@ -15,10 +15,10 @@ use crate::module::info::ModuleInfo;
 use crate::runtime::vmcontext::VMOffsets;
 use crate::types::FuncType;
 use cranelift_codegen::isa::{OwnedTargetIsa, TargetIsa};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// A compilation and execution environment.
 #[derive(Clone)]
@@ -29,17 +29,46 @@ struct EngineInner {
     isa: OwnedTargetIsa,
     allocator: Box<dyn InstanceAllocator>,
     pooling: Option<Arc<PoolingAllocator>>,
-    types: RwLock<TypeRegistry>,
+    types: Mutex<TypeRegistry>,
+    type_table: TypeTable,
     /// The epoch counter compiled code reads; `increment_epoch` advances it.
     epoch: Box<AtomicU64>,
     host_stubs: Mutex<HashMap<u32, Arc<CodeMemory>>>,
 }
 
-/// Interns function signatures: equal signatures get equal ids.
+/// Interns function signatures: equal signatures get equal ids. Lookups by
+/// id (on every call from the host) read the append-only [`TypeTable`]
+/// without taking a lock; interning (at compile time) takes the lock.
 #[derive(Default)]
 struct TypeRegistry {
     ids: HashMap<FuncType, u32>,
-    types: Vec<FuncType>,
+    len: u32,
+}
+
+/// An append-only table of signatures by id: segment `k` holds ids
+/// `2^k - 1 .. 2^(k+1) - 1`, allocated once and never moved, so a reader
+/// needs only two acquire loads.
+struct TypeTable {
+    segments: [OnceLock<Box<[OnceLock<FuncType>]>>; 32],
+}
+
+impl TypeTable {
+    fn locate(id: u32) -> (usize, usize) {
+        let n = id as u64 + 1;
+        let k = 63 - n.leading_zeros() as usize;
+        (k, (n - (1 << k)) as usize)
+    }
+
+    fn get(&self, id: u32) -> Option<&FuncType> {
+        let (k, i) = TypeTable::locate(id);
+        self.segments[k].get()?.get(i)?.get()
+    }
+
+    fn set(&self, id: u32, ty: FuncType) {
+        let (k, i) = TypeTable::locate(id);
+        let segment = self.segments[k].get_or_init(|| (0..1usize << k).map(|_| OnceLock::new()).collect());
+        let _ = segment[i].set(ty);
+    }
 }
 
 impl Engine {
@@ -65,7 +94,8 @@ impl Engine {
             isa: crate::compile::host_isa()?,
             allocator,
             pooling,
-            types: RwLock::new(TypeRegistry::default()),
+            types: Mutex::new(TypeRegistry::default()),
+            type_table: TypeTable { segments: std::array::from_fn(|_| OnceLock::new()) },
             epoch: Box::new(AtomicU64::new(0)),
             host_stubs: Mutex::new(HashMap::new()),
         })))
@@ -128,22 +158,20 @@ impl Engine {
 
     /// The engine-wide id of a signature.
     pub(crate) fn intern(&self, ty: &FuncType) -> u32 {
-        if let Some(id) = self.0.types.read().ids.get(ty) {
-            return *id;
-        }
-        let mut reg = self.0.types.write();
+        let mut reg = self.0.types.lock();
         if let Some(id) = reg.ids.get(ty) {
             return *id;
         }
-        let id = reg.types.len() as u32;
-        reg.types.push(ty.clone());
+        let id = reg.len;
+        reg.len += 1;
+        self.0.type_table.set(id, ty.clone());
         reg.ids.insert(ty.clone(), id);
         id
     }
 
-    /// The signature with id `id`.
-    pub(crate) fn func_type(&self, id: u32) -> FuncType {
-        self.0.types.read().types[id as usize].clone()
+    /// The signature with id `id` (an id this engine handed out).
+    pub(crate) fn func_type(&self, id: u32) -> &FuncType {
+        self.0.type_table.get(id).expect("signature ids come from this engine")
     }
 
     /// The compiled stub that lets wasm call a host function of signature `id`.
@@ -152,7 +180,7 @@ impl Engine {
         if let Some(code) = stubs.get(&id) {
             return Ok(code.addr((2, 0)).expect("stub present"));
         }
-        let ty = self.func_type(id);
+        let ty = self.func_type(id).clone();
         let isa = self.isa();
         let mut fctx = cranelift_frontend::FunctionBuilderContext::new();
         let func = crate::compile::trampolines::host_stub(&ty, isa.default_call_conv(), isa.frontend_config(), &mut fctx);

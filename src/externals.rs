@@ -74,6 +74,22 @@ impl Extern {
     }
 }
 
+// SAFETY (for the four impls below and those of `Func`): a handle is an id
+// plus pointers that are only followed after checking the id against a store
+// the caller has borrowed, i.e. on the thread that currently owns that store.
+// Moving or sharing the handle itself touches nothing.
+unsafe impl Send for Memory {}
+// SAFETY: see above.
+unsafe impl Sync for Memory {}
+// SAFETY: see above.
+unsafe impl Send for Global {}
+// SAFETY: see above.
+unsafe impl Sync for Global {}
+// SAFETY: see above.
+unsafe impl Send for Table {}
+// SAFETY: see above.
+unsafe impl Sync for Table {}
+
 /// A linear memory of some store.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Memory {

@@ -29,6 +29,12 @@ pub struct Func {
     pub(crate) funcref: NonNull<VMFuncRef>,
 }
 
+// SAFETY: like the other handles (see `externals.rs`): the pointer is only
+// followed with the owning store borrowed.
+unsafe impl Send for Func {}
+// SAFETY: as above.
+unsafe impl Sync for Func {}
+
 impl PartialEq for Func {
     fn eq(&self, other: &Func) -> bool {
         self.store_id == other.store_id && self.funcref == other.funcref
@@ -195,7 +201,11 @@ impl Func {
 
     /// The function's signature.
     pub fn ty<T>(&self, store: &Store<T>) -> FuncType {
-        // SAFETY: the funcref lives as long as its store; the id check below
+        self.ty_ref(store).clone()
+    }
+
+    fn ty_ref<'a, T>(&self, store: &'a Store<T>) -> &'a FuncType {
+        // SAFETY: the funcref lives as long as its store; the id check
         // happens in `call`, and reading a type id is harmless either way.
         let id = unsafe { self.funcref.as_ref().type_id };
         store.engine().func_type(id)
@@ -206,8 +216,13 @@ impl Func {
     /// written into `results`.
     pub fn call<T: 'static>(&self, store: &mut Store<T>, params: &[Val], results: &mut [Val]) -> Result<()> {
         check_store(self.store_id, store.opaque_ref())?;
-        let ty = self.ty(store);
-        check_args(&ty, params, results.len())?;
+        // The signature lives in the engine, which the store keeps alive and
+        // never removes signatures from; a pointer avoids holding a borrow of
+        // the store across the call.
+        let ty: *const FuncType = self.ty_ref(store);
+        // SAFETY: see above.
+        let ty = unsafe { &*ty };
+        check_args(ty, params, results.len())?;
         // SAFETY: the funcref belongs to `store` (checked above).
         let f = unsafe { *self.funcref.as_ptr() };
         // SAFETY: every funcref's vmctx points to a VMContext or a HostContext,
@@ -218,16 +233,24 @@ impl Func {
             let ctx = unsafe { &*(f.vmctx as *const HostContext) };
             let callback = ctx.callback.downcast_ref::<Arc<HostFn<T>>>().expect("host function of this store's type").clone();
             let caller = Caller { store: &mut store.inner, caller_vmctx: std::ptr::null_mut() };
-            return run_host(&*callback, caller, params, results, &ty).map_err(Error::from_trap);
+            return run_host(&*callback, caller, params, results, ty).map_err(Error::from_trap);
         }
         debug_assert_eq!(magic, VMCTX_MAGIC);
         let store_ref = store.opaque();
-        let mut values = vec![ValRaw::default(); params.len().max(results.len())];
+        let n = params.len().max(results.len());
+        let mut inline = [ValRaw::default(); 8];
+        let mut heap = Vec::new();
+        let values: &mut [ValRaw] = if n <= inline.len() {
+            &mut inline[..n]
+        } else {
+            heap.resize(n, ValRaw::default());
+            &mut heap
+        };
         for (slot, p) in values.iter_mut().zip(params) {
             *slot = to_raw(p, store_ref)?;
         }
-        invoke_wasm(store_ref, self.funcref.as_ptr(), &mut values).map_err(Error::from_trap)?;
-        for ((r, raw), t) in results.iter_mut().zip(&values).zip(ty.results()) {
+        invoke_wasm(store_ref, self.funcref.as_ptr(), values).map_err(Error::from_trap)?;
+        for ((r, raw), t) in results.iter_mut().zip(values.iter()).zip(ty.results()) {
             *r = from_raw(*raw, *t, store_ref.id);
         }
         Ok(())

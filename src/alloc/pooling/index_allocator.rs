@@ -21,7 +21,29 @@
 use parking_lot::Mutex;
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A hasher for the allocator's `u64` affinity keys (module id and index):
+/// one multiply, instead of SipHash on the instantiation path.
+#[derive(Default)]
+pub(crate) struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ *b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
 
 /// A slot index within one pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -38,7 +60,7 @@ struct Shard {
     first: u32,
     states: Vec<State>,
     cold: Vec<u32>,
-    warm: HashMap<u64, Vec<u32>>,
+    warm: HashMap<u64, Vec<u32>, BuildHasherDefault<KeyHasher>>,
     lru: BTreeMap<u64, u32>,
     next_stamp: u64,
     max_warm: usize,
@@ -107,11 +129,29 @@ impl Shard {
     }
 }
 
+/// One shard and its warm count, on its own cache lines so threads working
+/// on different shards never write the same line.
+#[repr(align(128))]
+struct PaddedShard {
+    shard: Mutex<Shard>,
+    warm: AtomicUsize,
+}
+
 /// Hands out slot indices `0..n` with module affinity.
 pub(crate) struct IndexAllocator {
-    shards: Box<[Mutex<Shard>]>,
+    shards: Box<[PaddedShard]>,
     per_shard: u32,
-    warm: AtomicUsize,
+}
+
+/// This thread's home shard index (before reduction modulo a shard count);
+/// threads get consecutive values in the order they first ask.
+pub(crate) fn home_index() -> usize {
+    HOME.with(|h| {
+        if h.get() == usize::MAX {
+            h.set(NEXT_HOME.fetch_add(1, Ordering::Relaxed));
+        }
+        h.get()
+    })
 }
 
 thread_local! {
@@ -130,26 +170,24 @@ impl IndexAllocator {
             let first = k * per_shard;
             let count = n.saturating_sub(first).min(per_shard);
             let warm_share = max_warm as usize / shards + usize::from((k as usize) < max_warm as usize % shards);
-            list.push(Mutex::new(Shard {
-                first,
-                states: vec![State::Cold; count as usize],
-                cold: (0..count).rev().collect(),
-                warm: HashMap::new(),
-                lru: BTreeMap::new(),
-                next_stamp: 0,
-                max_warm: warm_share,
-            }));
+            list.push(PaddedShard {
+                shard: Mutex::new(Shard {
+                    first,
+                    states: vec![State::Cold; count as usize],
+                    cold: (0..count).rev().collect(),
+                    warm: HashMap::default(),
+                    lru: BTreeMap::new(),
+                    next_stamp: 0,
+                    max_warm: warm_share,
+                }),
+                warm: AtomicUsize::new(0),
+            });
         }
-        IndexAllocator { shards: list.into_boxed_slice(), per_shard, warm: AtomicUsize::new(0) }
+        IndexAllocator { shards: list.into_boxed_slice(), per_shard }
     }
 
     fn home(&self) -> usize {
-        HOME.with(|h| {
-            if h.get() == usize::MAX {
-                h.set(NEXT_HOME.fetch_add(1, Ordering::Relaxed));
-            }
-            h.get() % self.shards.len()
-        })
+        home_index() % self.shards.len()
     }
 
     /// A slot for a module with `affinity` (`None`: no preference), and
@@ -158,12 +196,10 @@ impl IndexAllocator {
         let home = self.home();
         for k in 0..self.shards.len() {
             let i = (home + k) % self.shards.len();
-            let mut shard = self.shards[i].lock();
-            let warm_before = shard.lru.len();
+            let padded = &self.shards[i];
+            let mut shard = padded.shard.lock();
             if let Some((local, hit)) = shard.alloc(affinity) {
-                if shard.lru.len() < warm_before {
-                    self.warm.fetch_sub(1, Ordering::Relaxed);
-                }
+                padded.warm.store(shard.lru.len(), Ordering::Relaxed);
                 return Some((SlotId(shard.first + local), hit));
             }
         }
@@ -172,22 +208,16 @@ impl IndexAllocator {
 
     /// Returns `slot`; with an affinity it stays warm for that module.
     pub(crate) fn free(&self, slot: SlotId, affinity: Option<u64>) {
-        let shard = (slot.0 / self.per_shard) as usize;
-        let mut s = self.shards[shard].lock();
+        let padded = &self.shards[(slot.0 / self.per_shard) as usize];
+        let mut s = padded.shard.lock();
         let local = slot.0 - s.first;
-        let before = s.lru.len();
         s.free(local, affinity);
-        let after = s.lru.len();
-        if after > before {
-            self.warm.fetch_add(after - before, Ordering::Relaxed);
-        } else {
-            self.warm.fetch_sub(before - after, Ordering::Relaxed);
-        }
+        padded.warm.store(s.lru.len(), Ordering::Relaxed);
     }
 
     /// Unused warm slots right now.
     pub(crate) fn num_warm(&self) -> usize {
-        self.warm.load(Ordering::Relaxed)
+        self.shards.iter().map(|s| s.warm.load(Ordering::Relaxed)).sum()
     }
 }
 

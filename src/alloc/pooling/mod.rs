@@ -63,7 +63,12 @@ pub struct PoolMetrics {
     pub affinity_hits: u64,
 }
 
+/// One set of counters; the allocator keeps one per shard, each on its own
+/// cache lines, so parallel instantiations never write a shared line. Values
+/// are summed (wrapping: a store may drop on another thread than the one
+/// that created it) when read.
 #[derive(Default)]
+#[repr(align(128))]
 struct Counters {
     instances: AtomicU64,
     memories: AtomicU64,
@@ -83,7 +88,7 @@ pub(crate) struct PoolingAllocator {
     tables: SlotSlab,
     instances: SlotSlab,
     queue: DecommitQueue,
-    counters: Counters,
+    counters: Box<[Counters]>,
     /// Resident bytes per table slot, to keep the metric exact.
     table_resident: Box<[AtomicU64]>,
     memory_resident: Box<[AtomicU64]>,
@@ -131,7 +136,7 @@ impl PoolingAllocator {
             memories,
             tables,
             instances,
-            counters: Counters::default(),
+            counters: (0..shards).map(|_| Counters::default()).collect(),
         })
     }
 
@@ -180,20 +185,27 @@ impl PoolingAllocator {
         Ok(())
     }
 
+    /// This thread's counters.
+    fn counters(&self) -> &Counters {
+        &self.counters[index_allocator::home_index() % self.counters.len()]
+    }
+
     /// The allocator's counters.
     pub(crate) fn metrics(&self) -> PoolMetrics {
-        let c = &self.counters;
+        let sum = |f: fn(&Counters) -> &AtomicU64| {
+            self.counters.iter().fold(0u64, |acc, c| acc.wrapping_add(f(c).load(Ordering::Relaxed)))
+        };
         PoolMetrics {
-            core_instances: c.instances.load(Ordering::Relaxed),
-            memories: c.memories.load(Ordering::Relaxed),
-            tables: c.tables.load(Ordering::Relaxed),
+            core_instances: sum(|c| &c.instances),
+            memories: sum(|c| &c.memories),
+            tables: sum(|c| &c.tables),
             unused_warm_memories: self.memories.index.num_warm() as u64,
             unused_warm_tables: self.tables.index.num_warm() as u64,
-            unused_memory_bytes_resident: c.memory_resident.load(Ordering::Relaxed),
-            unused_table_bytes_resident: c.table_resident.load(Ordering::Relaxed),
-            resets: c.resets.load(Ordering::Relaxed),
-            decommits: c.decommits.load(Ordering::Relaxed),
-            affinity_hits: c.affinity_hits.load(Ordering::Relaxed),
+            unused_memory_bytes_resident: sum(|c| &c.memory_resident),
+            unused_table_bytes_resident: sum(|c| &c.table_resident),
+            resets: sum(|c| &c.resets),
+            decommits: sum(|c| &c.decommits),
+            affinity_hits: sum(|c| &c.affinity_hits),
         }
     }
 
@@ -208,7 +220,7 @@ impl PoolingAllocator {
                 SlotKind::Memory => self.memories.decommit(SlotId(p.slot), &p.ranges),
                 SlotKind::Table => self.tables.decommit(&p.ranges),
             };
-            self.counters.decommits.fetch_add(calls as u64, Ordering::Relaxed);
+            self.counters().decommits.fetch_add(calls as u64, Ordering::Relaxed);
             match p.kind {
                 SlotKind::Memory => self.memories.index.free(SlotId(p.slot), p.affinity),
                 SlotKind::Table => self.tables.index.free(SlotId(p.slot), p.affinity),
@@ -247,9 +259,9 @@ impl PoolingAllocator {
         for (i, (mem, slot)) in memories.iter().zip(&memory_slots).enumerate() {
             let (ranges, kept) = self.memories.reset(SlotId(*slot), mem, module.memory_may_be_written(i));
             self.memory_resident[*slot as usize].store(kept as u64, Ordering::Relaxed);
-            self.counters.memory_resident.fetch_add(kept as u64, Ordering::Relaxed);
-            self.counters.resets.fetch_add(1, Ordering::Relaxed);
-            self.counters.memories.fetch_sub(1, Ordering::Relaxed);
+            self.counters().memory_resident.fetch_add(kept as u64, Ordering::Relaxed);
+            self.counters().resets.fetch_add(1, Ordering::Relaxed);
+            self.counters().memories.fetch_sub(1, Ordering::Relaxed);
             let affinity = Some(Self::affinity(module, i));
             self.retire(PendingSlot { kind: SlotKind::Memory, slot: *slot, affinity, ranges });
         }
@@ -258,9 +270,9 @@ impl PoolingAllocator {
             let used = if module.table_may_be_written(i) { table.len() * 8 } else { 0 };
             let (ranges, kept) = self.tables.reset(SlotId(*slot), used);
             self.table_resident[*slot as usize].store(kept as u64, Ordering::Relaxed);
-            self.counters.table_resident.fetch_add(kept as u64, Ordering::Relaxed);
-            self.counters.resets.fetch_add(1, Ordering::Relaxed);
-            self.counters.tables.fetch_sub(1, Ordering::Relaxed);
+            self.counters().table_resident.fetch_add(kept as u64, Ordering::Relaxed);
+            self.counters().resets.fetch_add(1, Ordering::Relaxed);
+            self.counters().tables.fetch_sub(1, Ordering::Relaxed);
             let affinity = Some(Self::affinity(module, i));
             self.retire(PendingSlot { kind: SlotKind::Table, slot: *slot, affinity, ranges });
         }
@@ -268,7 +280,7 @@ impl PoolingAllocator {
         if let VmctxMemory::Slot { slot, .. } = vmctx {
             self.instances.clear(SlotId(slot), module.offsets().size() as usize);
             self.instances.index.free(SlotId(slot), None);
-            self.counters.instances.fetch_sub(1, Ordering::Relaxed);
+            self.counters().instances.fetch_sub(1, Ordering::Relaxed);
         }
     }
 
@@ -283,7 +295,7 @@ impl InstanceAllocator for PoolingAllocator {
         let (slot, _) = self
             .take(|| Ok(self.instances.index.alloc(None)))?
             .ok_or_else(|| exhausted("instance", self.layout.num_instances, "total_core_instances"))?;
-        self.counters.instances.fetch_add(1, Ordering::Relaxed);
+        self.counters().instances.fetch_add(1, Ordering::Relaxed);
         let mut r = InstanceResources {
             vmctx: VmctxMemory::Slot { ptr: self.instances.base(slot), slot: slot.0 },
             memories: Vec::new(),
@@ -298,11 +310,11 @@ impl InstanceAllocator for PoolingAllocator {
             let taken = self.take(|| self.memories.allocate(Self::affinity(module, i), ty, image));
             match taken {
                 Ok(Some(t)) => {
-                    self.unresident(&self.counters.memory_resident, &self.memory_resident[t.slot.0 as usize]);
+                    self.unresident(&self.counters().memory_resident, &self.memory_resident[t.slot.0 as usize]);
                     if t.affinity_hit {
-                        self.counters.affinity_hits.fetch_add(1, Ordering::Relaxed);
+                        self.counters().affinity_hits.fetch_add(1, Ordering::Relaxed);
                     }
-                    self.counters.memories.fetch_add(1, Ordering::Relaxed);
+                    self.counters().memories.fetch_add(1, Ordering::Relaxed);
                     r.memory_slots.push(t.slot.0);
                     r.images_installed.push(t.image_installed);
                     r.memories.push(t.memory);
@@ -320,11 +332,11 @@ impl InstanceAllocator for PoolingAllocator {
         for (i, ty) in info.tables[info.num_imported_tables as usize..].iter().enumerate() {
             match self.take(|| Ok(self.tables.index.alloc(Some(Self::affinity(module, i))))) {
                 Ok(Some((slot, hit))) => {
-                    self.unresident(&self.counters.table_resident, &self.table_resident[slot.0 as usize]);
+                    self.unresident(&self.counters().table_resident, &self.table_resident[slot.0 as usize]);
                     if hit {
-                        self.counters.affinity_hits.fetch_add(1, Ordering::Relaxed);
+                        self.counters().affinity_hits.fetch_add(1, Ordering::Relaxed);
                     }
-                    self.counters.tables.fetch_add(1, Ordering::Relaxed);
+                    self.counters().tables.fetch_add(1, Ordering::Relaxed);
                     let capacity = self.tables.slot_bytes() / 8;
                     // SAFETY: the slot is ours until `deallocate`, readable,
                     // writable, and all zero (null) since its last reset.
