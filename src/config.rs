@@ -31,6 +31,10 @@ pub struct Config {
     pub epoch_interruption: bool,
     /// Whether functions of a module compile in parallel (default true).
     pub parallel_compilation: bool,
+    /// Whether the multi-memory proposal is enabled (default true). With it
+    /// off, modules are held to WebAssembly 2.0, where a memory index byte
+    /// must be zero.
+    pub wasm_multi_memory: bool,
 }
 
 impl Config {
@@ -51,6 +55,7 @@ impl Default for Config {
             consume_fuel: false,
             epoch_interruption: false,
             parallel_compilation: true,
+            wasm_multi_memory: true,
         }
     }
 }

@@ -7,7 +7,7 @@
 //! alive and borrowed.
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::func::{check_store, from_raw, invoke_wasm, to_raw, Func};
+use crate::func::{check_store, from_raw, to_raw, Func};
 use crate::module::info::EntityIndex;
 use crate::module::Module;
 use crate::runtime::instance::{self, ImportRef, InstanceData, MemoryRef, TableRef};
@@ -312,8 +312,20 @@ impl Instance {
     /// order. A missing or mistyped import is an `ErrorKind::Link` error; a
     /// trap during initialization or in the start function is an
     /// `ErrorKind::Trap` error.
-    pub fn new<T>(store: &mut Store<T>, module: &Module, imports: &[Extern]) -> Result<Instance> {
-        let store = store.opaque();
+    pub fn new<T: 'static>(store: &mut Store<T>, module: &Module, imports: &[Extern]) -> Result<Instance> {
+        let instance = Instance::new_uninitialized(store.opaque(), module, imports)?;
+        if let Some(start) = module.info().start {
+            let data = instance.data(store.opaque_ref());
+            let funcref = NonNull::new(data.funcref(start)).expect("function references are never null");
+            // The start function may be an imported host function: call it
+            // like any function.
+            Func { store_id: instance.store_id, funcref }.call(store, &[], &mut [])?;
+        }
+        Ok(instance)
+    }
+
+    /// Everything of instantiation but the start function.
+    fn new_uninitialized(store: &mut StoreOpaque, module: &Module, imports: &[Extern]) -> Result<Instance> {
         if !crate::Engine::same(module.engine(), &store.engine) {
             return Err(Error::invalid_argument("module belongs to another engine than the store"));
         }
@@ -326,11 +338,6 @@ impl Instance {
         let data: *mut InstanceData = &mut *store.instances[index];
         // SAFETY: the instance is boxed in the store and stays there.
         instance::initialize(unsafe { &mut *data }).map_err(Error::from_trap)?;
-        if let Some(start) = module.info().start {
-            // SAFETY: as above.
-            let funcref = unsafe { &*data }.funcref(start);
-            invoke_wasm(store, funcref, &mut []).map_err(Error::from_trap)?;
-        }
         Ok(Instance { store_id: store.id, index })
     }
 

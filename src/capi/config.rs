@@ -130,6 +130,7 @@ mod tests {
             consume_fuel: true,
             epoch_interruption: true,
             parallel_compilation: false,
+            wasm_multi_memory: true,
         };
         assert_eq!(got, want);
         wasmpool_config_delete(c);

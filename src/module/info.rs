@@ -14,9 +14,11 @@ use std::collections::BTreeSet;
 use std::ops::Range;
 use wasmparser::{Operator, Parser, Payload, Validator, WasmFeatures};
 
-/// The features the front end accepts.
-pub(crate) fn features() -> WasmFeatures {
-    WasmFeatures::WASM2.difference(WasmFeatures::SIMD).union(WasmFeatures::MULTI_MEMORY)
+/// The features the front end accepts: WebAssembly 2.0 without SIMD, plus
+/// multi-memory when `multi_memory` is set.
+pub(crate) fn features(multi_memory: bool) -> WasmFeatures {
+    let base = WasmFeatures::WASM2.difference(WasmFeatures::SIMD);
+    if multi_memory { base.union(WasmFeatures::MULTI_MEMORY) } else { base }
 }
 
 /// What an import provides.
@@ -234,9 +236,15 @@ fn global_type(ty: &wasmparser::GlobalType) -> Result<GlobalType> {
     Ok(GlobalType { content: val_type(ty.content_type)?, mutable: ty.mutable })
 }
 
-/// Validates `wasm` and decodes it.
+/// Validates `wasm` (with multi-memory enabled) and decodes it.
+#[cfg(test)]
 pub(crate) fn decode(wasm: &[u8]) -> Result<ModuleInfo> {
-    Validator::new_with_features(features()).validate_all(wasm).map_err(invalid)?;
+    decode_with(wasm, features(true))
+}
+
+/// Validates `wasm` against `features` and decodes it.
+pub(crate) fn decode_with(wasm: &[u8], features: WasmFeatures) -> Result<ModuleInfo> {
+    Validator::new_with_features(features).validate_all(wasm).map_err(invalid)?;
 
     let mut info = ModuleInfo::default();
     for payload in Parser::new(0).parse_all(wasm) {

@@ -145,7 +145,7 @@ impl Module {
     /// invalid input is an `InvalidModule` error naming the problem and its
     /// byte offset.
     pub fn new(engine: &Engine, wasm: &[u8]) -> Result<Module> {
-        let info = info::decode(wasm)?;
+        let info = info::decode_with(wasm, info::features(engine.config().wasm_multi_memory))?;
         let offsets = VMOffsets::new(&info);
         engine.check_module(&info, &offsets)?;
         let (code, writes) = crate::compile::compile_module(engine.isa(), engine.config(), &info, &offsets, wasm)?;
@@ -192,8 +192,8 @@ impl Module {
     }
 
     /// Checks that `wasm` is a valid module without compiling it.
-    pub fn validate(_engine: &Engine, wasm: &[u8]) -> Result<()> {
-        info::decode(wasm).map(|_| ())
+    pub fn validate(engine: &Engine, wasm: &[u8]) -> Result<()> {
+        info::decode_with(wasm, info::features(engine.config().wasm_multi_memory)).map(|_| ())
     }
 
     /// The module's imports: (module, name, type), in order.

@@ -439,7 +439,7 @@ pub(crate) fn initialize(instance: &mut InstanceData) -> Result<(), Trap> {
     let defined_tables = info.num_imported_tables;
     for i in 0..info.num_defined_tables() {
         if let Some(funcs) = module.lazy_table_init(i as usize) {
-            let funcrefs = instance.funcref(0) as *const u8;
+            let funcrefs = instance.at::<u8>(instance.offsets().funcrefs_begin()) as *const u8;
             let t = instance.table(defined_tables + i);
             // SAFETY: the instance owns its defined tables.
             unsafe { &mut *t.table }.set_lazy_init(LazyInit { funcs: funcs.clone(), funcrefs });

@@ -223,6 +223,11 @@ impl VMOffsets {
         self.defined_globals + i * 16
     }
 
+    /// Where the `VMFuncRef` array starts (valid even when it is empty).
+    pub(crate) fn funcrefs_begin(&self) -> u32 {
+        self.funcrefs
+    }
+
     /// The `VMFuncRef` of function `i` (module index space).
     pub(crate) fn funcref(&self, i: u32) -> u32 {
         assert!(i < self.num_funcs);
