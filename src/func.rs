@@ -172,7 +172,7 @@ pub(crate) fn invoke_wasm(store: &mut StoreOpaque, funcref: *const VMFuncRef, va
         }
         Err(info) => Err(match info.code {
             TrapCode::Host => store.pending_trap.take().unwrap_or_else(|| Trap::new(TrapCode::Host)),
-            code => Trap::new(code),
+            code => Trap::new(code).in_function(crate::runtime::traps::function_at(info.pc)),
         }),
     }
 }

@@ -40,6 +40,7 @@ pub mod module;
 pub(crate) mod runtime;
 pub mod store;
 pub mod trap;
+pub mod typed;
 pub mod types;
 pub mod values;
 
@@ -53,5 +54,6 @@ pub use linker::{InstancePre, Linker};
 pub use module::{ExternType, Module};
 pub use store::Store;
 pub use trap::{Trap, TrapCode};
+pub use typed::{TypedFunc, WasmList, WasmTy};
 pub use types::{FuncType, GlobalType, MemoryType, TableType, ValType};
 pub use values::Val;

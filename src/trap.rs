@@ -88,17 +88,30 @@ impl TrapCode {
 pub struct Trap {
     code: TrapCode,
     message: String,
+    function: Option<u32>,
 }
 
 impl Trap {
     /// A trap with the standard message of `code`.
     pub fn new(code: TrapCode) -> Trap {
-        Trap { code, message: code.message().to_string() }
+        Trap { code, message: code.message().to_string(), function: None }
+    }
+
+    /// The same trap, noting the wasm function (module index) it came from.
+    pub(crate) fn in_function(mut self, function: Option<u32>) -> Trap {
+        self.function = function;
+        self
+    }
+
+    /// The index (in its module's function index space) of the wasm function
+    /// that trapped, when the trap came from compiled wasm code.
+    pub fn function_index(&self) -> Option<u32> {
+        self.function
     }
 
     /// A trap raised by a host function, with the host's message.
     pub fn host(message: impl Into<String>) -> Trap {
-        Trap { code: TrapCode::Host, message: message.into() }
+        Trap { code: TrapCode::Host, message: message.into(), function: None }
     }
 
     /// Why execution trapped.
@@ -114,7 +127,11 @@ impl Trap {
 
 impl fmt::Display for Trap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "wasm trap: {}", self.message)
+        write!(f, "wasm trap: {}", self.message)?;
+        if let Some(func) = self.function {
+            write!(f, " (in wasm function {func})")?;
+        }
+        Ok(())
     }
 }
 

@@ -63,6 +63,8 @@ fn traps_come_back_as_values_and_the_store_stays_usable() {
             (func (export "ok") (result i32) i32.const 7))"#,
     );
     for _ in 0..3 {
+        let err = call(&mut s, i, "unreachable", &[]).unwrap_err();
+        assert_eq!(err.trap().unwrap().function_index(), Some(0), "the address map names the function");
         assert_eq!(trap_code(call(&mut s, i, "unreachable", &[])), TrapCode::Unreachable);
         assert_eq!(trap_code(call(&mut s, i, "oob", &[])), TrapCode::MemoryOutOfBounds);
         assert_eq!(trap_code(call(&mut s, i, "div", &[Val::I32(0)])), TrapCode::IntegerDivisionByZero);

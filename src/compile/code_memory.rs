@@ -26,13 +26,24 @@ pub(crate) struct CompiledFunc {
     pub traps: Vec<(u32, cranelift_codegen::ir::TrapCode)>,
 }
 
-/// The sorted trap table of one code mapping.
-struct TrapTable(Vec<(u32, TrapCode)>);
+/// The sorted trap table and address map of one code mapping.
+struct TrapTable {
+    traps: Vec<(u32, TrapCode)>,
+    /// (start, end, function index) of each wasm function, by start.
+    functions: Vec<(u32, u32, u32)>,
+}
 
 impl TrapLookup for TrapTable {
     fn trap_code(&self, pc_offset: usize) -> Option<TrapCode> {
         let pc = u32::try_from(pc_offset).ok()?;
-        self.0.binary_search_by_key(&pc, |(off, _)| *off).ok().map(|i| self.0[i].1)
+        self.traps.binary_search_by_key(&pc, |(off, _)| *off).ok().map(|i| self.traps[i].1)
+    }
+
+    fn function_index(&self, pc_offset: usize) -> Option<u32> {
+        let pc = u32::try_from(pc_offset).ok()?;
+        let i = self.functions.partition_point(|(start, _, _)| *start <= pc).checked_sub(1)?;
+        let (_, end, index) = self.functions[i];
+        (pc < end).then_some(index)
     }
 }
 
@@ -82,7 +93,11 @@ impl CodeMemory {
         let mut mem = CodeMemory { ptr, len, offsets, _registration: None };
 
         let mut traps = Vec::new();
+        let mut functions = Vec::new();
         for (f, (_, start)) in funcs.iter().zip(mem.offsets.clone()) {
+            if f.key.0 == crate::compile::trampolines::NS_WASM {
+                functions.push((start, start + f.code.len() as u32, f.key.1));
+            }
             // SAFETY: the layout above reserved `f.code.len()` bytes at `start`
             // inside the writable mapping.
             unsafe { std::ptr::copy_nonoverlapping(f.code.as_ptr(), ptr.add(start as usize), f.code.len()) };
@@ -98,13 +113,14 @@ impl CodeMemory {
             }
         }
         traps.sort_by_key(|(off, _)| *off);
+        functions.sort_by_key(|(start, _, _)| *start);
 
         // SAFETY: the mapping is ours; after this no one writes to it.
         unsafe {
             rustix::mm::mprotect(ptr.cast(), len, rustix::mm::MprotectFlags::READ | rustix::mm::MprotectFlags::EXEC)
         }
         .map_err(|e| resource("mprotect of code memory", e))?;
-        mem._registration = Some(register_code(ptr as usize, len, Arc::new(TrapTable(traps))));
+        mem._registration = Some(register_code(ptr as usize, len, Arc::new(TrapTable { traps, functions })));
         Ok(mem)
     }
 

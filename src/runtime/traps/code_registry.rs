@@ -54,6 +54,12 @@ pub(crate) trait TrapLookup: Send + Sync {
     /// The trap code of the trap site at `pc_offset` bytes from the start of
     /// the registered range, or `None` when that instruction is no trap site.
     fn trap_code(&self, pc_offset: usize) -> Option<TrapCode>;
+
+    /// The index of the wasm function whose code holds `pc_offset` (the
+    /// address map). Never called from the signal handler.
+    fn function_index(&self, _pc_offset: usize) -> Option<u32> {
+        None
+    }
 }
 
 struct Entry {
@@ -155,6 +161,19 @@ pub(super) fn lookup_pc(pc: usize) -> Option<TrapCode> {
         return None;
     }
     entry.lookup.trap_code(pc - entry.start)
+}
+
+/// The wasm function (module index) whose code holds `pc`, if `pc` lies in
+/// registered code that has an address map. Takes the registry's read lock:
+/// only for use outside the signal handler.
+pub(crate) fn function_at(pc: usize) -> Option<u32> {
+    let _holding = Holding::enter();
+    let map = REGISTRY.read().unwrap_or_else(|p| p.into_inner());
+    let (_, entry) = map.range((Excluded(pc), Unbounded)).next()?;
+    if pc < entry.start {
+        return None;
+    }
+    entry.lookup.function_index(pc - entry.start)
 }
 
 #[cfg(test)]

@@ -58,7 +58,7 @@ use std::sync::Once;
 
 use crate::trap::TrapCode;
 
-pub(crate) use code_registry::{CodeRegistration, TrapLookup, register_code};
+pub(crate) use code_registry::{CodeRegistration, TrapLookup, function_at, register_code};
 
 /// The host-to-wasm trampoline's signature: the callee's vmctx, the caller's
 /// vmctx, and `len` 16-byte value slots holding the arguments on entry and
