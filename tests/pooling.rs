@@ -211,17 +211,44 @@ fn every_per_module_limit_is_reported_at_compile_time() {
     }
 }
 
+/// Where an instance's exported memory `mem` lives (identifies its slot).
+fn memory_base(store: &mut Store<()>, instance: Instance) -> usize {
+    instance.get_memory(store, "mem").unwrap().data(store).unwrap().as_ptr() as usize
+}
+
+#[test]
+fn the_same_module_gets_its_slot_back_without_remapping_its_image() {
+    let engine = engine(4);
+    let m = module(&engine, SCRIBBLE);
+    let (mut store, instance) = instantiate(&engine, &m);
+    let first = memory_base(&mut store, instance);
+    drop(store);
+    assert_eq!(engine.pool_metrics().unwrap().image_mappings, 1);
+    for _ in 0..5 {
+        let (mut store, instance) = instantiate(&engine, &m);
+        assert_eq!(memory_base(&mut store, instance), first, "same slot");
+    }
+    let metrics = engine.pool_metrics().unwrap();
+    assert_eq!(metrics.image_mappings, 1, "the image stayed mapped: {metrics:?}");
+    assert!(metrics.affinity_hits >= 5);
+}
+
 #[test]
 fn warm_slots_never_exceed_the_budget_and_zero_means_peak_concurrency() {
     let p = PoolingConfig { max_unused_warm_slots: 0, ..pool(8) };
     let engine = engine_with(&p, &Config::default());
-    let modules: Vec<Module> = (0..4).map(|i| module(&engine, &format!("(module (memory 1) (global i32 (i32.const {i})))"))).collect();
+    let modules: Vec<Module> =
+        (0..4).map(|i| module(&engine, &format!(r#"(module (memory (export "mem") 1) (global i32 (i32.const {i})))"#))).collect();
+    let mut slots = std::collections::HashSet::new();
     for round in 0..20 {
-        let a = instantiate(&engine, &modules[round % 4]);
-        let b = instantiate(&engine, &modules[(round + 1) % 4]);
-        drop((a, b));
+        let (mut sa, ia) = instantiate(&engine, &modules[round % 4]);
+        let (mut sb, ib) = instantiate(&engine, &modules[(round + 1) % 4]);
+        slots.insert(memory_base(&mut sa, ia));
+        slots.insert(memory_base(&mut sb, ib));
+        drop((sa, sb));
         assert_eq!(engine.pool_metrics().unwrap().unused_warm_memories, 0);
     }
+    assert_eq!(slots.len(), 2, "distinct slots ever used equal the peak of 2 live instances");
     let p = PoolingConfig { max_unused_warm_slots: 2, ..pool(8) };
     let engine = engine_with(&p, &Config::default());
     let modules: Vec<Module> = (0..4).map(|i| module(&engine, &format!("(module (memory 1) (global i32 (i32.const {i})))"))).collect();
@@ -244,6 +271,25 @@ fn decommits_are_batched_and_flushed_before_exhaustion() {
     let (mut store, instance) = instantiate(&engine, &m);
     assert_eq!(engine.pool_metrics().unwrap().decommits, 1);
     call(&mut store, instance, "w", &[]).unwrap();
+    drop(store);
+
+    // With room in the pool, the batch is flushed once N resets are queued.
+    let p = PoolingConfig { decommit_batch_size: 3, ..pool(8) };
+    let engine = engine_with(&p, &Config::default());
+    let m = module(&engine, r#"(module (memory 1) (func (export "w") (i32.store (i32.const 0) (i32.const 1))))"#);
+    let stores: Vec<_> = (0..3)
+        .map(|_| {
+            let (mut store, instance) = instantiate(&engine, &m);
+            call(&mut store, instance, "w", &[]).unwrap();
+            store
+        })
+        .collect();
+    let mut stores = stores.into_iter();
+    drop(stores.next());
+    drop(stores.next());
+    assert_eq!(engine.pool_metrics().unwrap().decommits, 0, "two resets queued");
+    drop(stores.next());
+    assert_eq!(engine.pool_metrics().unwrap().decommits, 3, "the third fills the batch");
 }
 
 /// Minor page faults of this thread so far.
@@ -299,17 +345,32 @@ fn engine_creation_errors_are_clear() {
 #[test]
 fn threads_share_one_pooled_engine() {
     let engine = engine(8);
-    let m = module(&engine, SCRIBBLE);
+    let m = module(
+        &engine,
+        r#"(module (memory (export "mem") 1) (global (export "g") (mut i64) (i64.const 0))
+            (func (export "stamp") (param i64)
+              (i64.store (i32.const 8) (local.get 0))
+              (i64.store (i32.const 40000) (local.get 0))
+              (global.set 0 (local.get 0))))"#,
+    );
+    let pre = Linker::<()>::new(&engine).instantiate_pre(&m).unwrap();
     std::thread::scope(|s| {
-        for _ in 0..2 {
-            s.spawn(|| {
-                for _ in 0..300 {
-                    let (mut store, instance) = instantiate(&engine, &m);
-                    assert_pristine(&mut store, instance);
-                    call(&mut store, instance, "scribble", &[]).unwrap();
+        for t in 0..3i64 {
+            let (engine, pre) = (&engine, &pre);
+            s.spawn(move || {
+                for i in 0..10_000i64 {
+                    let mut store = Store::new(engine, ());
+                    let instance = pre.instantiate(&mut store).unwrap();
+                    let mem = instance.get_memory(&mut store, "mem").unwrap();
+                    let data = mem.data(&store).unwrap();
+                    assert!(data[8..16].iter().chain(&data[40000..40008]).all(|b| *b == 0), "another instance's data leaked");
+                    assert_eq!(instance.get_global(&mut store, "g").unwrap().get(&store), Val::I64(0));
+                    let stamp = instance.get_func(&mut store, "stamp").unwrap().typed::<i64, ()>(&store).unwrap();
+                    stamp.call(&mut store, (t << 32) | (i + 1)).unwrap();
                 }
             });
         }
     });
-    assert_eq!(engine.pool_metrics().unwrap().core_instances, 0);
+    let metrics = engine.pool_metrics().unwrap();
+    assert_eq!((metrics.core_instances, metrics.memories, metrics.tables), (0, 0, 0));
 }

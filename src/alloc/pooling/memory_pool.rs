@@ -62,6 +62,8 @@ pub(crate) struct TakenMemory {
     pub memory: LinearMemory,
     pub image_installed: bool,
     pub affinity_hit: bool,
+    /// Whether the image had to be mapped (it was not there from last time).
+    pub image_mapped: bool,
 }
 
 /// Restores `[off, off + n)` of a slot to its initial contents: the image's
@@ -112,12 +114,12 @@ impl MemoryPool {
         let Some((slot, hit)) = self.index.alloc(Some(affinity)) else { return Ok(None) };
         let mut st = self.slots[slot.0 as usize].lock();
         match self.prepare(slot, &mut st, ty, image) {
-            Ok(()) => {
+            Ok(image_mapped) => {
                 let base = self.base(slot);
                 // SAFETY: the slot is ours until `deallocate`; its first
                 // `accessible` bytes are readable and writable.
                 let memory = unsafe { LinearMemory::in_slot(base, self.layout.memory_capacity, st.accessible, ty) };
-                let taken = TakenMemory { slot, memory, image_installed: image.is_some(), affinity_hit: hit };
+                let taken = TakenMemory { slot, memory, image_installed: image.is_some(), affinity_hit: hit, image_mapped };
                 Ok(Some(taken))
             }
             Err(e) => {
@@ -129,7 +131,9 @@ impl MemoryPool {
         }
     }
 
-    fn prepare(&self, slot: SlotId, st: &mut SlotState, ty: &MemoryType, image: Option<&Arc<MemoryImage>>) -> Result<()> {
+    /// Makes the slot a fresh memory of type `ty` with `image`; returns
+    /// whether the image had to be mapped.
+    fn prepare(&self, slot: SlotId, st: &mut SlotState, ty: &MemoryType, image: Option<&Arc<MemoryImage>>) -> Result<bool> {
         let base = self.base(slot);
         if st.unknown {
             // SAFETY: the slot range belongs to the slab and to us; a fresh
@@ -145,6 +149,7 @@ impl MemoryPool {
             (Some(a), Some(b)) => Arc::ptr_eq(a, b),
             _ => false,
         };
+        let mut mapped = false;
         if !same_image {
             if let Some(old) = st.image.take() {
                 let len = old.len().max(st.accessible);
@@ -165,6 +170,7 @@ impl MemoryPool {
                 .map_err(|e| sys("mapping an image", e))?;
                 st.image = Some(img.clone());
                 st.accessible = st.accessible.max(img.len());
+                mapped = true;
             }
         }
         let min = (ty.min * WASM_PAGE_SIZE) as usize;
@@ -183,7 +189,7 @@ impl MemoryPool {
                 .map_err(|e| sys("shrinking a slot", e))?;
         }
         st.accessible = min;
-        Ok(())
+        Ok(mapped)
     }
 
     /// Resets the slot of `memory` and returns the ranges to decommit and

@@ -61,6 +61,9 @@ pub struct PoolMetrics {
     pub decommits: u64,
     /// Memory and table allocations that found a slot affine to their module.
     pub affinity_hits: u64,
+    /// Copy-on-write images mapped into a slot (not counting reuse of an
+    /// image still mapped from the slot's previous instance).
+    pub image_mappings: u64,
 }
 
 /// One set of counters; the allocator keeps one per shard, each on its own
@@ -78,6 +81,7 @@ struct Counters {
     resets: AtomicU64,
     decommits: AtomicU64,
     affinity_hits: AtomicU64,
+    image_mappings: AtomicU64,
 }
 
 /// The pooling allocator.
@@ -206,6 +210,7 @@ impl PoolingAllocator {
             resets: sum(|c| &c.resets),
             decommits: sum(|c| &c.decommits),
             affinity_hits: sum(|c| &c.affinity_hits),
+            image_mappings: sum(|c| &c.image_mappings),
         }
     }
 
@@ -313,6 +318,9 @@ impl InstanceAllocator for PoolingAllocator {
                     self.unresident(&self.counters().memory_resident, &self.memory_resident[t.slot.0 as usize]);
                     if t.affinity_hit {
                         self.counters().affinity_hits.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if t.image_mapped {
+                        self.counters().image_mappings.fetch_add(1, Ordering::Relaxed);
                     }
                     self.counters().memories.fetch_add(1, Ordering::Relaxed);
                     r.memory_slots.push(t.slot.0);
