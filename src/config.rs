@@ -35,6 +35,18 @@ pub struct Config {
     /// off, modules are held to WebAssembly 2.0, where a memory index byte
     /// must be zero.
     pub wasm_multi_memory: bool,
+    /// How instances get their memory: on demand (the default) or from a pool.
+    pub allocation_strategy: InstanceAllocationStrategy,
+}
+
+/// How an engine allocates instances, memories and tables.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum InstanceAllocationStrategy {
+    /// Fresh mappings for every instance, freed on drop.
+    #[default]
+    OnDemand,
+    /// Slots reserved up front and reused, as configured.
+    Pooling(PoolingConfig),
 }
 
 impl Config {
@@ -56,6 +68,7 @@ impl Default for Config {
             epoch_interruption: false,
             parallel_compilation: true,
             wasm_multi_memory: true,
+            allocation_strategy: InstanceAllocationStrategy::OnDemand,
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::alloc::pooling::{PoolMetrics, PoolingAllocator};
 use crate::alloc::{InstanceAllocator, InstanceResources};
 use crate::module::Module;
 use crate::compile::code_memory::CodeMemory;
-use crate::config::{Config, PoolingConfig};
+use crate::config::{Config, InstanceAllocationStrategy, PoolingConfig};
 use crate::error::Result;
 use crate::module::info::ModuleInfo;
 use crate::runtime::vmcontext::VMOffsets;
@@ -72,9 +72,16 @@ impl TypeTable {
 }
 
 impl Engine {
-    /// An engine with the on-demand allocator.
+    /// An engine configured by `config`, with the instance allocator its
+    /// `allocation_strategy` names (on-demand by default).
     pub fn new(config: &Config) -> Result<Engine> {
-        Engine::build(config, Box::new(OnDemandAllocator::new(config)), None)
+        match &config.allocation_strategy {
+            InstanceAllocationStrategy::OnDemand => Engine::build(config, Box::new(OnDemandAllocator::new(config)), None),
+            InstanceAllocationStrategy::Pooling(pool) => {
+                let allocator = Arc::new(PoolingAllocator::new(config, pool)?);
+                Engine::build(config, Box::new(SharedPool(allocator.clone())), Some(allocator))
+            }
+        }
     }
 
     /// An engine whose instances come from a pooling allocator configured by
@@ -83,8 +90,7 @@ impl Engine {
     /// it needs, and `MpkEnabled::Enable` on a host without memory protection
     /// keys is `ErrorKind::Unsupported`.
     pub fn new_pooling(config: &Config, pool: &PoolingConfig) -> Result<Engine> {
-        let allocator = Arc::new(PoolingAllocator::new(config, pool)?);
-        Engine::build(config, Box::new(SharedPool(allocator.clone())), Some(allocator))
+        Engine::new(&Config { allocation_strategy: InstanceAllocationStrategy::Pooling(pool.clone()), ..config.clone() })
     }
 
     fn build(config: &Config, allocator: Box<dyn InstanceAllocator>, pooling: Option<Arc<PoolingAllocator>>) -> Result<Engine> {

@@ -45,7 +45,7 @@ pub mod types;
 pub mod values;
 
 pub use alloc::pooling::PoolMetrics;
-pub use config::{Config, MpkEnabled, PoolingConfig};
+pub use config::{Config, InstanceAllocationStrategy, MpkEnabled, PoolingConfig};
 pub use engine::Engine;
 pub use error::{Error, ErrorKind, Result};
 pub use externals::{Extern, Global, Instance, Memory, Table};

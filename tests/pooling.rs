@@ -330,6 +330,15 @@ fn keep_resident_reuse_takes_no_page_faults() {
 }
 
 #[test]
+fn the_allocation_strategy_is_an_engine_knob() {
+    let config = Config { allocation_strategy: InstanceAllocationStrategy::Pooling(pool(2)), ..Config::default() };
+    let engine = Engine::new(&config).unwrap();
+    assert!(engine.is_pooling());
+    assert!(!Engine::new(&Config::default()).unwrap().is_pooling());
+    assert_eq!(Engine::new(&Config::default()).unwrap().pool_metrics(), None);
+}
+
+#[test]
 fn engine_creation_errors_are_clear() {
     let p = PoolingConfig { memory_protection_keys: MpkEnabled::Enable, ..pool(2) };
     let err = Engine::new_pooling(&Config::default(), &p).err().unwrap();

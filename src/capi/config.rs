@@ -131,6 +131,7 @@ mod tests {
             epoch_interruption: true,
             parallel_compilation: false,
             wasm_multi_memory: true,
+            allocation_strategy: crate::config::InstanceAllocationStrategy::OnDemand,
         };
         assert_eq!(got, want);
         wasmpool_config_delete(c);
