@@ -66,3 +66,11 @@ pub(crate) unsafe fn decommit(addr: usize, len: usize) -> rustix::io::Result<()>
     // SAFETY: per the contract the range is ours and unused.
     unsafe { rustix::mm::madvise(addr as *mut _, len, rustix::mm::Advice::LinuxDontNeed) }
 }
+
+/// The single range covering every range of `ranges` (sorted by address).
+pub(crate) fn span(ranges: &[(usize, usize)]) -> Vec<(usize, usize)> {
+    match (ranges.first(), ranges.last()) {
+        (Some(&(start, _)), Some(&(last, len))) => vec![(start, last + len - start)],
+        _ => Vec::new(),
+    }
+}

@@ -5,12 +5,15 @@
 //! slot look exactly like a fresh memory of the module: the module's image
 //! mapped (kept from last time when the slot is affine to the module), and
 //! precisely the minimum size accessible, with `mprotect` only when the size
-//! differs from what the slot already has. Reset on drop restores the first
-//! `linear_memory_keep_resident` bytes by hand (zeros, or the image's bytes)
-//! and hands the rest back with `madvise`. A slot whose state is unknown
+//! differs from what the slot already has. Reset on drop finds the pages the
+//! instance wrote (see `page_scan`), restores up to
+//! `linear_memory_keep_resident` bytes of them by hand (zeros, or the image's
+//! bytes) so they stay resident, and hands the rest back with `madvise`.
+//! Without the scan, the first `linear_memory_keep_resident` bytes are
+//! restored by hand and everything after them is decommitted. A slot whose state is unknown
 //! (a failed system call) is repaved with a fresh mapping before reuse.
 
-use super::decommit_queue::decommit;
+use super::decommit_queue::{decommit, span};
 use super::index_allocator::{IndexAllocator, SlotId};
 use super::layout::Layout;
 use super::page_scan::PageScanner;
@@ -204,20 +207,35 @@ impl MemoryPool {
         if !written {
             return (Vec::new(), st.resident);
         }
-        let keep = self.keep_resident.min(len);
-        if keep > 0 {
-            let image = st.image.as_deref().map_or(&[][..], |img| img.bytes());
-            let mut written = Vec::new();
-            if self.scanner.written(base as usize, keep, &mut written).is_some() {
-                for (addr, n) in written {
-                    // SAFETY: the scan only reports pages inside `[base, base + keep)`.
-                    unsafe { restore(base, image, addr - base as usize, n) };
+        let image = st.image.as_deref().map_or(&[][..], |img| img.bytes());
+        let mut written = Vec::new();
+        if self.scanner.written(base as usize, len, &mut written).is_some() {
+            // Only written pages differ from the initial contents. Restore
+            // them by hand, up to the keep-resident budget (they stay
+            // resident: no fault next time), and decommit the rest of them.
+            let mut budget = self.keep_resident;
+            let mut decommit = Vec::new();
+            for (addr, n) in written {
+                let by_hand = n.min(budget);
+                // SAFETY: the scan only reports pages inside `[base, base + len)`.
+                unsafe { restore(base, image, addr - base as usize, by_hand) };
+                budget -= by_hand;
+                if n > by_hand {
+                    decommit.push((addr + by_hand, n - by_hand));
                 }
-            } else {
-                // SAFETY: `[0, keep)` is accessible in our slot.
-                unsafe { restore(base, image, 0, keep) };
             }
+            // One `madvise` over the span of what is left: the kernel skips
+            // the untouched pages between quickly, and a system call is the
+            // expensive part.
+            let decommit = span(&decommit);
+            let kept = self.keep_resident - budget;
+            st.resident = kept;
+            return (decommit, kept);
         }
+        // No scan: restore the keep-resident prefix and decommit the rest.
+        let keep = self.keep_resident.min(len);
+        // SAFETY: `[0, keep)` is accessible in our slot.
+        unsafe { restore(base, image, 0, keep) };
         st.resident = keep;
         let ranges = if len > keep { vec![(base as usize + keep, (len - keep).next_multiple_of(self.page))] } else { vec![] };
         (ranges, keep)

@@ -1,12 +1,12 @@
 //! The table pool and the instance pool: plain slabs of page-rounded slots,
 //! mapped readable and writable once (untouched pages cost nothing).
 //!
-//! A table slot is all null (zero) whenever it is unused: reset zeroes the
-//! first `table_keep_resident` bytes by hand and decommits the rest of what
-//! the table used. An instance slot holds one VMContext; reset zeroes the
+//! A table slot is all zero (null, or not yet materialized) whenever it is
+//! unused: reset zeroes up to `table_keep_resident` bytes of the pages the
+//! table's user wrote by hand and decommits the rest of them. An instance slot holds one VMContext; reset zeroes the
 //! bytes the VMContext used, so nothing crosses to the next instance.
 
-use super::decommit_queue::decommit;
+use super::decommit_queue::{decommit, span};
 use super::index_allocator::{IndexAllocator, SlotId};
 use super::page_scan::PageScanner;
 use std::sync::Arc;
@@ -70,16 +70,29 @@ impl SlotSlab {
     pub(crate) fn reset(&self, slot: SlotId, used: usize) -> (Vec<(usize, usize)>, usize) {
         let base = self.base(slot);
         let end = used.next_multiple_of(self.page).min(self.slot_bytes);
-        let keep = self.keep_resident.min(end);
         let mut written = Vec::new();
-        if self.scanner.written(base as usize, keep, &mut written).is_none() {
-            written = vec![(base as usize, keep.min(used))];
+        if self.scanner.written(base as usize, end, &mut written).is_some() {
+            let mut budget = self.keep_resident;
+            let mut decommit = Vec::new();
+            for (addr, n) in written {
+                let by_hand = n.min(budget);
+                // SAFETY: the scan only reports pages of our slot, which
+                // nobody uses any more.
+                unsafe { std::ptr::write_bytes(addr as *mut u8, 0, by_hand) };
+                budget -= by_hand;
+                if n > by_hand {
+                    decommit.push((addr + by_hand, n - by_hand));
+                }
+            }
+            // One `madvise` over the span of what is left: the kernel skips
+            // the untouched pages between quickly, and a system call is the
+            // expensive part.
+            let decommit = span(&decommit);
+            return (decommit, self.keep_resident - budget);
         }
-        for (addr, n) in written {
-            // SAFETY: the ranges lie in `[base, base + keep)` of our slot,
-            // which nobody uses any more.
-            unsafe { std::ptr::write_bytes(addr as *mut u8, 0, n) };
-        }
+        let keep = self.keep_resident.min(end);
+        // SAFETY: `[0, keep)` lies in our slot, which nobody uses any more.
+        unsafe { std::ptr::write_bytes(base, 0, keep) };
         let ranges = if end > keep { vec![(base as usize + keep, end - keep)] } else { vec![] };
         (ranges, keep)
     }
