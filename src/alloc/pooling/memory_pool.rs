@@ -13,10 +13,10 @@
 //! restored by hand and everything after them is decommitted. A slot whose state is unknown
 //! (a failed system call) is repaved with a fresh mapping before reuse.
 
-use super::decommit_queue::{decommit, span};
+use super::decommit_queue::decommit;
 use super::index_allocator::{IndexAllocator, SlotId};
 use super::layout::Layout;
-use super::page_scan::PageScanner;
+use super::page_scan::{restore_within_budget, PageScanner};
 use crate::error::{Error, ErrorKind, Result};
 use crate::module::image::MemoryImage;
 use crate::runtime::memory::{make_accessible, LinearMemory, Mmap};
@@ -213,22 +213,10 @@ impl MemoryPool {
             // Only written pages differ from the initial contents. Restore
             // them by hand, up to the keep-resident budget (they stay
             // resident: no fault next time), and decommit the rest of them.
-            let mut budget = self.keep_resident;
-            let mut decommit = Vec::new();
-            for (addr, n) in written {
-                let by_hand = n.min(budget);
+            let (decommit, kept) = restore_within_budget(&written, self.keep_resident, |addr, n| {
                 // SAFETY: the scan only reports pages inside `[base, base + len)`.
-                unsafe { restore(base, image, addr - base as usize, by_hand) };
-                budget -= by_hand;
-                if n > by_hand {
-                    decommit.push((addr + by_hand, n - by_hand));
-                }
-            }
-            // One `madvise` over the span of what is left: the kernel skips
-            // the untouched pages between quickly, and a system call is the
-            // expensive part.
-            let decommit = span(&decommit);
-            let kept = self.keep_resident - budget;
+                unsafe { restore(base, image, addr - base as usize, n) }
+            });
             st.resident = kept;
             return (decommit, kept);
         }

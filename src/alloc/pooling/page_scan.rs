@@ -117,10 +117,43 @@ impl PageScanner {
     }
 }
 
+/// Splits the written ranges of a slot between restoring by hand (up to
+/// `budget` bytes, in address order; `restore(addr, len)` does it) and
+/// decommitting. Returns the one range to decommit (the span of what is
+/// left: the kernel skips untouched pages quickly, and a system call is the
+/// expensive part) and the bytes restored by hand, which stay resident.
+pub(crate) fn restore_within_budget(
+    written: &[(usize, usize)],
+    budget: usize,
+    mut restore: impl FnMut(usize, usize),
+) -> (Vec<(usize, usize)>, usize) {
+    let mut left = budget;
+    let mut rest = Vec::new();
+    for &(addr, n) in written {
+        let by_hand = n.min(left);
+        restore(addr, by_hand);
+        left -= by_hand;
+        if n > by_hand {
+            rest.push((addr + by_hand, n - by_hand));
+        }
+    }
+    (crate::alloc::pooling::decommit_queue::span(&rest), budget - left)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::runtime::memory::{make_accessible, Mmap};
+
+    #[test]
+    fn the_budget_is_spent_in_address_order_and_the_rest_decommitted_at_once() {
+        let mut restored = Vec::new();
+        let written = [(0x1000, 0x2000), (0x8000, 0x1000), (0x20000, 0x3000)];
+        let (rest, kept) = restore_within_budget(&written, 0x2800, |a, n| restored.push((a, n)));
+        assert_eq!(restored, vec![(0x1000, 0x2000), (0x8000, 0x800), (0x20000, 0)]);
+        assert_eq!(kept, 0x2800);
+        assert_eq!(rest, vec![(0x8800, 0x20000 + 0x3000 - 0x8800)]);
+    }
 
     #[test]
     fn finds_exactly_the_written_pages() {

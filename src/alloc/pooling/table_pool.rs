@@ -6,9 +6,9 @@
 //! table's user wrote by hand and decommits the rest of them. An instance slot holds one VMContext; reset zeroes the
 //! bytes the VMContext used, so nothing crosses to the next instance.
 
-use super::decommit_queue::{decommit, span};
+use super::decommit_queue::decommit;
 use super::index_allocator::{IndexAllocator, SlotId};
-use super::page_scan::PageScanner;
+use super::page_scan::{restore_within_budget, PageScanner};
 use std::sync::Arc;
 use crate::error::Result;
 use crate::runtime::memory::{make_accessible, Mmap};
@@ -72,23 +72,11 @@ impl SlotSlab {
         let end = used.next_multiple_of(self.page).min(self.slot_bytes);
         let mut written = Vec::new();
         if self.scanner.written(base as usize, end, &mut written).is_some() {
-            let mut budget = self.keep_resident;
-            let mut decommit = Vec::new();
-            for (addr, n) in written {
-                let by_hand = n.min(budget);
+            return restore_within_budget(&written, self.keep_resident, |addr, n| {
                 // SAFETY: the scan only reports pages of our slot, which
                 // nobody uses any more.
-                unsafe { std::ptr::write_bytes(addr as *mut u8, 0, by_hand) };
-                budget -= by_hand;
-                if n > by_hand {
-                    decommit.push((addr + by_hand, n - by_hand));
-                }
-            }
-            // One `madvise` over the span of what is left: the kernel skips
-            // the untouched pages between quickly, and a system call is the
-            // expensive part.
-            let decommit = span(&decommit);
-            return (decommit, self.keep_resident - budget);
+                unsafe { std::ptr::write_bytes(addr as *mut u8, 0, n) }
+            });
         }
         let keep = self.keep_resident.min(end);
         // SAFETY: `[0, keep)` lies in our slot, which nobody uses any more.
