@@ -9,6 +9,9 @@ use std::time::Instant;
 use wasmpool::*;
 
 fn main() {
+    // `cargo test --all-targets` runs benchmark binaries too, without
+    // `--bench`: then do one short round of everything as a smoke test.
+    let measuring = std::env::args().any(|a| a == "--bench");
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/workloads");
     let strategies: [(&str, Option<usize>); 3] = [("ondemand", None), ("pooling", Some(0)), ("pooling-keep-resident", Some(1 << 20))];
@@ -33,9 +36,13 @@ fn main() {
             let module = Module::new(&engine, &wasm).unwrap();
             let pre = Linker::<()>::new(&engine).instantiate_pre(&module).unwrap();
             for threads in [1, 2] {
-                let n = if keep.is_none() { 2_000 } else { 20_000 };
+                let n = match (measuring, keep) {
+                    (false, _) => 10,
+                    (true, None) => 2_000,
+                    (true, Some(_)) => 20_000,
+                };
                 let mut best = f64::MAX;
-                for _ in 0..5 {
+                for _ in 0..if measuring { 5 } else { 1 } {
                     let start = Instant::now();
                     std::thread::scope(|s| {
                         for _ in 0..threads {
