@@ -61,3 +61,72 @@ pub(crate) unsafe fn delete_boxed<T>(ptr: *mut T) {
         drop(unsafe { Box::from_raw(ptr) });
     });
 }
+
+/// Returns the slot behind an out-parameter, or an invalid-argument error
+/// naming the parameter when it is NULL.
+///
+/// # Safety
+/// A non-NULL `ptr` must be valid for writes of a `T` for the whole call.
+pub(crate) unsafe fn out_arg<'a, T>(ptr: *mut T, name: &str) -> Result<&'a mut T> {
+    // SAFETY: the caller guarantees a non-NULL pointer is writable; NULL is
+    // rejected by `as_mut`.
+    unsafe { ptr.as_mut() }.ok_or_else(|| Error::invalid_argument(format!("`{name}` is NULL")))
+}
+
+/// Returns the `len` elements at `ptr` as a slice. NULL is accepted for an
+/// empty slice and is an invalid-argument error otherwise.
+///
+/// # Safety
+/// A non-NULL `ptr` must point to `len` initialized elements that stay valid
+/// and unmodified while the slice is in use.
+pub(crate) unsafe fn slice_arg<'a, T>(ptr: *const T, len: usize, name: &str) -> Result<&'a [T]> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if ptr.is_null() {
+        return Err(Error::invalid_argument(format!("`{name}` is NULL but its length is {len}")));
+    }
+    // SAFETY: non-NULL, and the caller guarantees `len` valid elements.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// Like [`slice_arg`], writable.
+///
+/// # Safety
+/// A non-NULL `ptr` must point to `len` elements writable for the whole call
+/// and not accessed through another pointer meanwhile.
+pub(crate) unsafe fn slice_arg_mut<'a, T>(ptr: *mut T, len: usize, name: &str) -> Result<&'a mut [T]> {
+    if len == 0 {
+        return Ok(&mut []);
+    }
+    if ptr.is_null() {
+        return Err(Error::invalid_argument(format!("`{name}` is NULL but its length is {len}")));
+    }
+    // SAFETY: non-NULL, and the caller guarantees `len` writable elements.
+    Ok(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
+}
+
+/// Reads a NUL-terminated UTF-8 string argument. NULL and invalid UTF-8 are
+/// invalid-argument errors naming the parameter.
+///
+/// # Safety
+/// A non-NULL `ptr` must point to a NUL-terminated string valid for the call.
+pub(crate) unsafe fn str_arg<'a>(ptr: *const std::ffi::c_char, name: &str) -> Result<&'a str> {
+    if ptr.is_null() {
+        return Err(Error::invalid_argument(format!("`{name}` is NULL")));
+    }
+    // SAFETY: non-NULL, and the caller guarantees a NUL-terminated string.
+    let s = unsafe { std::ffi::CStr::from_ptr(ptr) };
+    s.to_str().map_err(|_| Error::invalid_argument(format!("`{name}` is not valid UTF-8")))
+}
+
+/// Converts a string to a C string, showing any interior NUL as `\0` (names
+/// in a wasm module may contain NUL; C strings cannot).
+pub(crate) fn c_string(s: &str) -> std::ffi::CString {
+    std::ffi::CString::new(s.replace('\0', "\\0")).unwrap_or_default()
+}
+
+/// Moves `value` to the heap and hands ownership to C.
+pub(crate) fn boxed<T>(value: T) -> *mut T {
+    Box::into_raw(Box::new(value))
+}

@@ -104,6 +104,13 @@ pub extern "C" fn wasmpool_config_set_parallel_compilation(config: *mut wasmpool
     update(config, |c| c.parallel_compilation = enable);
 }
 
+/// Sets whether modules may define and import more than one memory (the
+/// multi-memory proposal; default true). A NULL `config` is ignored.
+#[unsafe(no_mangle)]
+pub extern "C" fn wasmpool_config_set_wasm_multi_memory(config: *mut wasmpool_config_t, enable: bool) {
+    update(config, |c| c.wasm_multi_memory = enable);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +126,7 @@ mod tests {
         wasmpool_config_set_consume_fuel(c, true);
         wasmpool_config_set_epoch_interruption(c, true);
         wasmpool_config_set_parallel_compilation(c, false);
+        wasmpool_config_set_wasm_multi_memory(c, false);
         // SAFETY: `c` is live until deleted below.
         let got = unsafe { (*c).config.clone() };
         let want = Config {
@@ -130,7 +138,7 @@ mod tests {
             consume_fuel: true,
             epoch_interruption: true,
             parallel_compilation: false,
-            wasm_multi_memory: true,
+            wasm_multi_memory: false,
             allocation_strategy: crate::config::InstanceAllocationStrategy::OnDemand,
         };
         assert_eq!(got, want);

@@ -5,8 +5,8 @@
 //! object carries a kind (`WASMPOOL_ERROR_*`) to branch on and a message for
 //! people.
 
-use crate::capi::boundary::{delete_boxed, ffi_value};
-use crate::error::Error;
+use crate::capi::boundary::{c_string, delete_boxed, ffi_value};
+use crate::error::{Error, ErrorKind};
 use std::ffi::{c_char, CString};
 
 /// An error returned by a libwasmpool function. Owned by the caller, who frees
@@ -22,9 +22,16 @@ pub type wasmpool_error_t = wasmpool_error;
 
 impl wasmpool_error {
     /// Boxes `error` into an owned C error object.
+    ///
+    /// A trap is not an error kind of the C API (calls report traps through
+    /// their `wasmpool_trap_t**` out-parameter); one that reaches this point
+    /// is a bug and becomes `WASMPOOL_ERROR_INTERNAL`.
     pub(crate) fn into_raw(error: Error) -> *mut wasmpool_error {
-        let text = error.message().replace('\0', "\\0");
-        let message = CString::new(text).unwrap_or_default();
+        let error = match error.kind() {
+            ErrorKind::Trap => Error::internal(format!("internal error: a trap was reported as an error: {}", error.message())),
+            _ => error,
+        };
+        let message = c_string(error.message());
         Box::into_raw(Box::new(wasmpool_error { error, message }))
     }
 }
@@ -89,7 +96,6 @@ pub extern "C" fn wasmpool_error_delete(error: *mut wasmpool_error_t) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ErrorKind;
 
     #[test]
     fn kinds_match_the_c_constants() {
@@ -107,6 +113,13 @@ mod tests {
             assert_eq!(wasmpool_error_kind(e), raw);
             wasmpool_error_delete(e);
         }
+    }
+
+    #[test]
+    fn a_trap_never_reaches_c_as_an_error_kind() {
+        let e = wasmpool_error::into_raw(Error::from_trap(crate::Trap::new(crate::TrapCode::Unreachable)));
+        assert_eq!(wasmpool_error_kind(e), WASMPOOL_ERROR_INTERNAL);
+        wasmpool_error_delete(e);
     }
 
     #[test]

@@ -15,12 +15,28 @@
 //!   the library becomes a `WASMPOOL_ERROR_INTERNAL` error instead of unwinding
 //!   into C.
 //! - Handles are opaque structs tied to one Rust type each; a handle of one kind
-//!   cannot be freed as another.
+//!   cannot be freed as another. Handles obtained from a store (instances,
+//!   functions, memories, globals, tables) live in an arena inside the store
+//!   and are freed with it; the caller never frees them.
+//! - Calls into wasm have three outcomes: an error, a trap (through a
+//!   `wasmpool_trap_t **` out-parameter), or results.
 
 #![allow(non_camel_case_types)]
 
 pub(crate) mod boundary;
-pub mod config;
-pub mod error;
-pub mod pool_config;
 pub mod version;
+pub mod error;
+pub mod config;
+pub mod pool_config;
+pub mod engine;
+pub mod values;
+pub mod types;
+pub mod module;
+pub mod trap;
+pub mod store;
+pub mod linker;
+pub mod instance;
+pub mod func;
+pub mod memory;
+pub mod global;
+pub mod table;

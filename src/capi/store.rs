@@ -1,0 +1,357 @@
+//! Stores (header section "store").
+//!
+//! A `wasmpool_store_t` owns instances and everything they create. It also
+//! owns the C handles (`wasmpool_instance_t`, `wasmpool_func_t`,
+//! `wasmpool_memory_t`, `wasmpool_global_t`, `wasmpool_table_t`) handed out
+//! for its objects: they live in an arena inside the store, so they stay
+//! valid until the store is deleted and the caller never frees them. Asking
+//! twice for the same object returns the same handle, so the arena grows with
+//! the number of distinct objects, not with the number of lookups.
+//!
+//! While a host function of the store runs, the Rust store is mutably
+//! borrowed by the call in progress. The C handles then reach the store
+//! through the `wasmpool_caller_t` of that call (recorded in `caller`), and
+//! operations that would need the store exclusively (calling into wasm,
+//! instantiating, deleting the store) are refused.
+
+use crate::capi::boundary::{arg_ref, boxed, ffi_result, ffi_value, out_arg};
+use crate::capi::engine::wasmpool_engine_t;
+use crate::capi::error::wasmpool_error_t;
+use crate::capi::func::wasmpool_func;
+use crate::capi::global::wasmpool_global;
+use crate::capi::instance::wasmpool_instance;
+use crate::capi::memory::wasmpool_memory;
+use crate::capi::table::wasmpool_table;
+use crate::error::{Error, Result};
+use crate::externals::{Global, Instance, Memory, Table};
+use crate::func::{Caller, Func};
+use crate::store::Store;
+use std::cell::{Cell, RefCell, UnsafeCell};
+use std::collections::HashMap;
+use std::ffi::c_void;
+
+/// The finalizer of a store's or host function's user data.
+pub(crate) type Finalizer = Option<unsafe extern "C" fn(data: *mut c_void)>;
+
+/// The Rust store's data: the C user data, its finalizer, and a pointer back
+/// to the C store (so host functions can find the handle arena).
+pub(crate) struct StoreData {
+    data: *mut c_void,
+    finalizer: Finalizer,
+    pub(crate) wstore: *const wasmpool_store,
+}
+
+impl Drop for StoreData {
+    fn drop(&mut self) {
+        if let Some(finalize) = self.finalizer.take() {
+            // SAFETY: the finalizer and its argument were given together to
+            // `wasmpool_store_new`; this runs once, when the store is freed.
+            unsafe { finalize(self.data) };
+        }
+    }
+}
+
+/// The C handles a store has handed out. Boxed, so their addresses are stable.
+#[derive(Default)]
+struct Arena {
+    instances: Vec<Box<wasmpool_instance>>,
+    funcs: Vec<Box<wasmpool_func>>,
+    /// Function handle by the address of its `VMFuncRef` (unique per function).
+    func_by_ref: HashMap<usize, *mut wasmpool_func>,
+    memories: Vec<Box<wasmpool_memory>>,
+    globals: Vec<Box<wasmpool_global>>,
+    tables: Vec<Box<wasmpool_table>>,
+}
+
+/// A store: instances and what they create, plus the caller's user data.
+/// Created with `wasmpool_store_new`, owned by the caller, freed with
+/// `wasmpool_store_delete`. A store and everything obtained from it belong to
+/// one thread at a time: it may move between threads, but must not be used
+/// from two threads at once.
+pub struct wasmpool_store {
+    /// The Rust store. Borrowed mutably only for the duration of one API call
+    /// (or one call into wasm, during which host functions use `caller`).
+    store: UnsafeCell<Store<StoreData>>,
+    arena: RefCell<Arena>,
+    /// The caller of the host function running right now, or NULL.
+    caller: Cell<*mut Caller<'static, StoreData>>,
+}
+
+/// The type of a store; see `struct wasmpool_store`.
+pub type wasmpool_store_t = wasmpool_store;
+
+/// Where an object of a store can be reached right now.
+pub(crate) enum Access<'a> {
+    /// No call is in progress: the store itself.
+    Store(&'a mut Store<StoreData>),
+    /// A host function is running: its caller.
+    Caller(&'a mut Caller<'static, StoreData>),
+}
+
+impl wasmpool_store {
+    /// The Rust store, for an operation outside any call into wasm.
+    ///
+    /// # Safety
+    /// No other reference to the Rust store may be in use: the caller holds
+    /// the store on its thread and no host function of it is running
+    /// (checked with [`wasmpool_store::check_idle`]) or the operation only
+    /// reads handle metadata the running call does not write.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn rust(&self) -> &mut Store<StoreData> {
+        // SAFETY: per the contract above.
+        unsafe { &mut *self.store.get() }
+    }
+
+    /// The Rust store, shared, for reading a handle's value (a global's
+    /// value, a table's elements) also from inside a host function.
+    ///
+    /// # Safety
+    /// Called on the thread holding the store; the reference is dropped before
+    /// control returns to C or to wasm.
+    pub(crate) unsafe fn rust_ref(&self) -> &Store<StoreData> {
+        // SAFETY: per the contract above; a running call does not touch the
+        // store while C code (this function's caller) runs.
+        unsafe { &*self.store.get() }
+    }
+
+    /// Refuses operations that need the store exclusively while one of its
+    /// host functions runs.
+    pub(crate) fn check_idle(&self, what: &str) -> Result<()> {
+        if self.caller.get().is_null() {
+            Ok(())
+        } else {
+            Err(Error::invalid_argument(format!(
+                "{what}: the store is busy running a host function; this cannot be done from inside one of its host functions"
+            )))
+        }
+    }
+
+    /// The way to reach the store's objects right now.
+    ///
+    /// # Safety
+    /// Called on the thread that holds the store, and the result is dropped
+    /// before control returns to C.
+    pub(crate) unsafe fn access(&self) -> Access<'_> {
+        let caller = self.caller.get();
+        if caller.is_null() {
+            // SAFETY: no call into wasm is in progress on this store (a call
+            // only lets C code run inside host functions, which set `caller`).
+            Access::Store(unsafe { self.rust() })
+        } else {
+            // SAFETY: `caller` points to the live caller of the running host
+            // function, which does not touch it while C code runs.
+            Access::Caller(unsafe { &mut *caller })
+        }
+    }
+
+    /// Records the caller of the host function about to run; returns the
+    /// previous value to restore afterwards.
+    pub(crate) fn enter_host(&self, caller: *mut Caller<'static, StoreData>) -> *mut Caller<'static, StoreData> {
+        self.caller.replace(caller)
+    }
+
+    /// Restores the caller saved by [`wasmpool_store::enter_host`].
+    pub(crate) fn leave_host(&self, previous: *mut Caller<'static, StoreData>) {
+        self.caller.set(previous);
+    }
+
+    /// The store's user data pointer.
+    pub(crate) fn user_data(&self) -> *mut c_void {
+        // SAFETY: only a field of the store data is read; this field is
+        // never written after creation.
+        unsafe { (*self.store.get()).data().data }
+    }
+
+    /// The handle of an instance of this store (always a new one: each
+    /// instantiation makes a new instance).
+    pub(crate) fn instance_handle(&self, instance: Instance) -> *mut wasmpool_instance {
+        let mut arena = self.arena.borrow_mut();
+        let mut handle = Box::new(wasmpool_instance { store: self, instance });
+        let ptr: *mut wasmpool_instance = &mut *handle;
+        arena.instances.push(handle);
+        ptr
+    }
+
+    /// The handle of a function of this store.
+    pub(crate) fn func_handle(&self, func: Func) -> *mut wasmpool_func {
+        let mut arena = self.arena.borrow_mut();
+        let key = func.funcref.as_ptr() as usize;
+        if let Some(&ptr) = arena.func_by_ref.get(&key) {
+            return ptr;
+        }
+        let mut handle = Box::new(wasmpool_func { store: self, func, ty: Default::default() });
+        let ptr: *mut wasmpool_func = &mut *handle;
+        arena.funcs.push(handle);
+        arena.func_by_ref.insert(key, ptr);
+        ptr
+    }
+
+    /// The function behind a funcref value's pointer, if it is a function
+    /// handle of this store.
+    pub(crate) fn func_of_handle(&self, ptr: *const c_void) -> Option<Func> {
+        let arena = self.arena.borrow();
+        // Compare addresses only: `ptr` is not dereferenced unless it is one
+        // of ours.
+        arena.funcs.iter().find(|f| std::ptr::eq(&***f as *const wasmpool_func as *const c_void, ptr)).map(|f| f.func)
+    }
+
+    /// The handle of a memory of this store.
+    pub(crate) fn memory_handle(&self, memory: Memory) -> *mut wasmpool_memory {
+        let mut arena = self.arena.borrow_mut();
+        if let Some(h) = arena.memories.iter_mut().find(|h| h.memory == memory) {
+            return &mut **h;
+        }
+        let mut handle = Box::new(wasmpool_memory { store: self, memory });
+        let ptr: *mut wasmpool_memory = &mut *handle;
+        arena.memories.push(handle);
+        ptr
+    }
+
+    /// The handle of a global of this store.
+    pub(crate) fn global_handle(&self, global: Global) -> *mut wasmpool_global {
+        let mut arena = self.arena.borrow_mut();
+        if let Some(h) = arena.globals.iter_mut().find(|h| h.global == global) {
+            return &mut **h;
+        }
+        let mut handle = Box::new(wasmpool_global { store: self, global });
+        let ptr: *mut wasmpool_global = &mut *handle;
+        arena.globals.push(handle);
+        ptr
+    }
+
+    /// The handle of a table of this store.
+    pub(crate) fn table_handle(&self, table: Table) -> *mut wasmpool_table {
+        let mut arena = self.arena.borrow_mut();
+        if let Some(h) = arena.tables.iter_mut().find(|h| h.table == table) {
+            return &mut **h;
+        }
+        let mut handle = Box::new(wasmpool_table { store: self, table });
+        let ptr: *mut wasmpool_table = &mut *handle;
+        arena.tables.push(handle);
+        ptr
+    }
+}
+
+/// Checks that `handle_store` (the store a handle belongs to) is `store`.
+pub(crate) fn check_same_store(store: &wasmpool_store, handle_store: *const wasmpool_store, what: &str) -> Result<()> {
+    if std::ptr::eq(store, handle_store) {
+        Ok(())
+    } else {
+        Err(Error::invalid_argument(format!("`{what}` belongs to another store")))
+    }
+}
+
+/// Creates a store for instances of `engine`'s modules. `data` is the
+/// caller's pointer, returned by `wasmpool_store_data` and by
+/// `wasmpool_caller_data` in host functions; `finalizer` (may be NULL) is
+/// called with `data` exactly once, when the store is deleted, after its
+/// instances are gone.
+///
+/// Does not take ownership of `engine` (the store keeps the engine alive on
+/// its own). The caller owns the result and frees it with
+/// `wasmpool_store_delete`. Returns NULL when `engine` is NULL (the finalizer
+/// is then not called). Thread-safe with respect to the engine.
+#[unsafe(no_mangle)]
+pub extern "C" fn wasmpool_store_new(
+    engine: *const wasmpool_engine_t,
+    data: *mut c_void,
+    finalizer: Option<unsafe extern "C" fn(data: *mut c_void)>,
+) -> *mut wasmpool_store_t {
+    ffi_value(std::ptr::null_mut(), || {
+        // SAFETY: a non-NULL engine is live, owned by the caller.
+        let Some(engine) = (unsafe { engine.as_ref() }) else {
+            return std::ptr::null_mut();
+        };
+        let store = Store::new(&engine.engine, StoreData { data, finalizer, wstore: std::ptr::null() });
+        let wstore = boxed(wasmpool_store {
+            store: UnsafeCell::new(store),
+            arena: RefCell::new(Arena::default()),
+            caller: Cell::new(std::ptr::null_mut()),
+        });
+        // SAFETY: `wstore` was just allocated and nothing else refers to it.
+        unsafe { (*(*wstore).store.get()).data_mut().wstore = wstore };
+        wstore
+    })
+}
+
+/// Deletes a store: every instance in it is deallocated (pooled slots are
+/// reset and returned to the pool), host functions and handles obtained from
+/// it become invalid, and then the store's finalizer runs. Takes ownership;
+/// NULL does nothing. Calling it from inside one of the store's own host
+/// functions does nothing (the store is in use).
+#[unsafe(no_mangle)]
+pub extern "C" fn wasmpool_store_delete(store: *mut wasmpool_store_t) {
+    ffi_value((), || {
+        // SAFETY: a non-NULL store came from `wasmpool_store_new` and is still
+        // owned by the caller.
+        let Some(s) = (unsafe { store.as_ref() }) else { return };
+        if s.check_idle("wasmpool_store_delete").is_err() {
+            return;
+        }
+        // SAFETY: the caller gives the store up; it was created with `boxed`.
+        drop(unsafe { Box::from_raw(store) });
+    })
+}
+
+/// The `data` pointer given to `wasmpool_store_new`; NULL for a NULL store.
+/// Does not transfer ownership.
+#[unsafe(no_mangle)]
+pub extern "C" fn wasmpool_store_data(store: *const wasmpool_store_t) -> *mut c_void {
+    ffi_value(std::ptr::null_mut(), || {
+        // SAFETY: a non-NULL store is live.
+        match unsafe { store.as_ref() } {
+            Some(s) => s.user_data(),
+            None => std::ptr::null_mut(),
+        }
+    })
+}
+
+/// Sets the fuel available to wasm running in this store (each instruction
+/// consumes some; at zero, execution traps with `WASMPOOL_TRAP_OUT_OF_FUEL`).
+/// Fails with `WASMPOOL_ERROR_UNSUPPORTED` unless the engine was configured
+/// with `wasmpool_config_set_consume_fuel(config, true)`; a NULL store is
+/// `WASMPOOL_ERROR_INVALID_ARGUMENT`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wasmpool_store_set_fuel(store: *mut wasmpool_store_t, fuel: u64) -> *mut wasmpool_error_t {
+    ffi_result(|| {
+        // SAFETY: a non-NULL store is live and held by this thread.
+        let s = unsafe { arg_ref(store, "store") }?;
+        s.check_idle("wasmpool_store_set_fuel")?;
+        // SAFETY: idle, checked above.
+        unsafe { s.rust() }.set_fuel(fuel)
+    })
+}
+
+/// Writes the fuel left in this store to `*out`. Fails with
+/// `WASMPOOL_ERROR_UNSUPPORTED` unless fuel is enabled in the engine's
+/// configuration; NULL `store` or `out` is `WASMPOOL_ERROR_INVALID_ARGUMENT`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wasmpool_store_get_fuel(store: *const wasmpool_store_t, out: *mut u64) -> *mut wasmpool_error_t {
+    ffi_result(|| {
+        // SAFETY: non-NULL pointers are live (store) and writable (out).
+        let (s, out) = unsafe { (arg_ref(store, "store")?, out_arg(out, "out")?) };
+        s.check_idle("wasmpool_store_get_fuel")?;
+        // SAFETY: idle, checked above.
+        *out = unsafe { s.rust() }.get_fuel()?;
+        Ok(())
+    })
+}
+
+/// Sets the epoch deadline of this store to `ticks_beyond_current` epochs
+/// after the engine's current epoch: once `wasmpool_engine_increment_epoch`
+/// has advanced the engine that far, running wasm traps with
+/// `WASMPOOL_TRAP_INTERRUPT`. Only has an effect when the engine was
+/// configured with `wasmpool_config_set_epoch_interruption(config, true)`.
+/// A NULL store, or a call from inside one of the store's host functions, does
+/// nothing.
+#[unsafe(no_mangle)]
+pub extern "C" fn wasmpool_store_set_epoch_deadline(store: *mut wasmpool_store_t, ticks_beyond_current: u64) {
+    ffi_value((), || {
+        // SAFETY: a non-NULL store is live and held by this thread.
+        let Some(s) = (unsafe { store.as_ref() }) else { return };
+        if s.check_idle("wasmpool_store_set_epoch_deadline").is_ok() {
+            // SAFETY: idle, checked above.
+            unsafe { s.rust() }.set_epoch_deadline(ticks_beyond_current);
+        }
+    })
+}

@@ -1,0 +1,64 @@
+#!/bin/sh
+# ctest: the installed package works for a separate project.
+#  1. `cmake --install` the build tree into a temporary prefix, and check the layout
+#     (real file + soname and dev symlinks, soname in the ELF header, static library,
+#     headers, CMake config + version files, both .pc files);
+#  2. configure, build and run a consumer with find_package(wasmpool CONFIG REQUIRED),
+#     linking wasmpool::wasmpool and wasmpool::wasmpool_static;
+#  3. build and run the same consumer with `pkg-config --cflags --libs wasmpool` and
+#     `pkg-config --cflags --libs wasmpool-static`.
+#
+# usage: test_package.sh <cmake> <libwasmpool build dir> <consumer source dir> <c compiler>
+set -eu
+cmake="$1"; build="$2"; consumer="$3"; cc="$4"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+prefix="$tmp/prefix"
+
+"$cmake" --install "$build" --prefix "$prefix" >"$tmp/install.log" || { cat "$tmp/install.log"; exit 1; }
+libdir=$(dirname "$(find "$prefix" -name 'libwasmpool.a' | head -n1)")
+[ -n "$libdir" ] || { echo "libwasmpool.a not installed"; exit 1; }
+for f in "$prefix/include/wasmpool.h" "$prefix/include/wasmpool.hh" "$libdir/libwasmpool.a" \
+         "$libdir/cmake/wasmpool/wasmpoolConfig.cmake" "$libdir/cmake/wasmpool/wasmpoolConfigVersion.cmake" \
+         "$libdir/pkgconfig/wasmpool.pc" "$libdir/pkgconfig/wasmpool-static.pc"; do
+  [ -f "$f" ] || { echo "not installed: $f"; exit 1; }
+done
+real=$(ls "$libdir"/libwasmpool.so.*.*.* 2>/dev/null | head -n1)
+[ -f "$real" ] && [ ! -L "$real" ] || { echo "the real shared library libwasmpool.so.X.Y.Z is missing"; exit 1; }
+soname_link="$libdir/libwasmpool.so.0"
+[ -L "$soname_link" ] && [ "$(readlink "$soname_link")" = "$(basename "$real")" ] ||
+  { echo "libwasmpool.so.0 is not a symlink to $(basename "$real")"; exit 1; }
+[ -L "$libdir/libwasmpool.so" ] && [ "$(readlink "$libdir/libwasmpool.so")" = "libwasmpool.so.0" ] ||
+  { echo "libwasmpool.so is not a symlink to libwasmpool.so.0"; exit 1; }
+if command -v readelf >/dev/null 2>&1; then
+  readelf -d "$real" | grep -q 'SONAME.*\[libwasmpool\.so\.0\]' || { echo "wrong or missing SONAME"; readelf -d "$real" | grep SONAME; exit 1; }
+fi
+echo "install layout ok: $(basename "$real"), soname libwasmpool.so.0"
+
+# find_package(wasmpool CONFIG)
+"$cmake" -S "$consumer" -B "$tmp/consumer" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_COMPILER="$cc" \
+  -DCMAKE_BUILD_TYPE=Release >"$tmp/configure.log" 2>&1 || { cat "$tmp/configure.log"; exit 1; }
+"$cmake" --build "$tmp/consumer" >"$tmp/build.log" 2>&1 || { cat "$tmp/build.log"; exit 1; }
+"$tmp/consumer/consumer_shared"
+"$tmp/consumer/consumer_static"
+# The shared consumer really uses the installed library, through its soname.
+if command -v ldd >/dev/null 2>&1; then
+  ldd "$tmp/consumer/consumer_shared" | grep -q "libwasmpool.so.0 => $libdir" ||
+    { echo "consumer_shared does not load the installed libwasmpool.so.0"; ldd "$tmp/consumer/consumer_shared"; exit 1; }
+fi
+echo "find_package(wasmpool CONFIG): shared and static consumers ok"
+
+# pkg-config
+if ! command -v pkg-config >/dev/null 2>&1; then
+  echo "pkg-config is not installed (.ci/run installs it)"; exit 1
+fi
+export PKG_CONFIG_PATH="$libdir/pkgconfig"
+pkg-config --exists wasmpool wasmpool-static
+[ "$(pkg-config --modversion wasmpool)" = "$(pkg-config --modversion wasmpool-static)" ]
+# shellcheck disable=SC2046
+"$cc" -o "$tmp/pc_shared" "$consumer/consumer.c" $(pkg-config --cflags --libs wasmpool) -Wl,-rpath,"$libdir"
+# shellcheck disable=SC2046
+"$cc" -o "$tmp/pc_static" "$consumer/consumer.c" $(pkg-config --cflags --libs wasmpool-static)
+"$tmp/pc_shared"
+"$tmp/pc_static"
+echo "pkg-config wasmpool and wasmpool-static: consumers ok"
