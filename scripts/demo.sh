@@ -7,5 +7,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir="${WASMPOOL_BUILD_DIR:-$(pwd)/build}"
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build_dir" -j "$(nproc)" --target pool_server
+cmake --build "$build_dir" -j "$(nproc)" --target pool_server wasmpool-bench
 "$build_dir/pool_server" "$@"

@@ -331,7 +331,7 @@ impl Instance {
         }
         let imports = imports.iter().map(|e| e.to_import(store)).collect::<Result<Vec<_>>>()?;
         instance::check_imports(module, &imports)?;
-        let vm: *mut _ = &mut *store.vm;
+        let vm: *mut _ = &mut store.vm;
         let data = instance::allocate(module, &imports, vm)?;
         store.instances.push(data);
         let index = store.instances.len() - 1;

@@ -37,7 +37,9 @@ pub(crate) struct HostTable {
 pub(crate) struct StoreOpaque {
     pub id: u64,
     pub engine: Engine,
-    pub vm: Box<VMStoreContext>,
+    /// What compiled code reads and writes (stack limit, fuel, epoch
+    /// deadline); inside the boxed `StoreInner`, so its address is stable.
+    pub vm: VMStoreContext,
     pub instances: Vec<Box<InstanceData>>,
     pub host_funcs: Vec<Box<HostContext>>,
     pub host_memories: Vec<Box<HostMemory>>,
@@ -69,13 +71,13 @@ impl<T> Store<T> {
             opaque: StoreOpaque {
                 id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
                 engine: engine.clone(),
-                vm: Box::new(VMStoreContext {
+                vm: VMStoreContext {
                     stack_limit: usize::MAX,
                     store: std::ptr::null_mut(),
                     fuel_consumed: 0,
                     epoch_deadline: u64::MAX,
                     epoch_counter: engine.epoch_counter(),
-                }),
+                },
                 instances: Vec::new(),
                 host_funcs: Vec::new(),
                 host_memories: Vec::new(),

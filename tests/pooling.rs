@@ -121,6 +121,50 @@ fn switching_a_slot_between_a_module_with_an_image_and_one_without() {
     }
 }
 
+/// A module whose table is written only by lazy materialization (not
+/// exported, no table instructions): `call` goes through element `i`.
+fn lazy_table_module(engine: &Engine, elements: &str) -> Module {
+    module(
+        engine,
+        &format!(
+            r#"(module (type $t (func (result i32)))
+                (table 1000 funcref) (elem (i32.const 0) func {elements})
+                (func $a (result i32) i32.const 11) (func $b (result i32) i32.const 22)
+                (func (export "call") (param i32) (result i32) (call_indirect (type $t) (local.get 0))))"#
+        ),
+    )
+}
+
+#[test]
+fn lazily_materialized_table_elements_do_not_survive_into_the_next_instance() {
+    // One table slot, shared by a module whose table is full and one whose
+    // table has only two elements: elements the first materialized, on
+    // pages far apart, must read as null for the second. Run with and
+    // without a keep-resident budget (zeroing by hand, or decommitting).
+    for keep in [0, 4096, 1 << 16] {
+        let p = PoolingConfig { table_keep_resident: keep, ..pool(1) };
+        let engine = engine_with(&p, &Config::default());
+        let full = lazy_table_module(&engine, &"$a $b ".repeat(500));
+        let short = lazy_table_module(&engine, "$b $a");
+        for round in 0..3 {
+            let (mut store, instance) = instantiate(&engine, &full);
+            for (i, want) in [(0, 11), (1, 22), (600, 11), (999, 22)] {
+                let got = call(&mut store, instance, "call", &[Val::I32(i)]).unwrap();
+                assert_eq!(got, [Val::I32(want)], "keep {keep}, round {round}, element {i}");
+            }
+            drop(store);
+            let (mut store, instance) = instantiate(&engine, &short);
+            assert_eq!(call(&mut store, instance, "call", &[Val::I32(0)]).unwrap(), [Val::I32(22)]);
+            for i in [2, 600, 999] {
+                let trap = call(&mut store, instance, "call", &[Val::I32(i)]).unwrap_err();
+                assert_eq!(trap.trap().map(|t| t.code()), Some(TrapCode::IndirectCallToNull), "keep {keep}, round {round}, element {i}: {trap}");
+            }
+        }
+        let m = engine.pool_metrics().unwrap();
+        assert!(m.unused_table_bytes_resident <= keep as u64, "keep {keep}: {m:?}");
+    }
+}
+
 #[test]
 fn a_grown_memory_is_back_at_the_minimum_and_beyond_it_traps() {
     let engine = engine(1);

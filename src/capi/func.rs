@@ -240,6 +240,9 @@ pub extern "C" fn wasmpool_func_type(func: *const wasmpool_func_t) -> *const was
     })
 }
 
+/// Values of a call that fit in its stack buffer.
+const INLINE_VALS: usize = 16;
+
 /// Calls `func`, which must belong to `store`, with the `nargs` values at
 /// `args`, writing the `nresults` results to `results` (either array may be
 /// NULL when its count is 0).
@@ -278,13 +281,26 @@ pub extern "C" fn wasmpool_func_call(
         };
         check_same_store(s, f.store, "func")?;
         s.check_idle("wasmpool_func_call")?;
-        let params = args.iter().map(|v| from_c(v, s)).collect::<Result<Vec<_>>>()?;
-        let mut outs = vec![Val::I32(0); results.len()];
+        // Arguments and results share one buffer, on the stack when they fit,
+        // so a call with few values costs no heap allocation.
+        let n = args.len() + results.len();
+        let mut inline = [Val::I32(0); INLINE_VALS];
+        let mut heap = Vec::new();
+        let vals: &mut [Val] = if n <= INLINE_VALS {
+            &mut inline[..n]
+        } else {
+            heap.resize(n, Val::I32(0));
+            &mut heap
+        };
+        let (params, outs) = vals.split_at_mut(args.len());
+        for (slot, v) in params.iter_mut().zip(args) {
+            *slot = from_c(v, s)?;
+        }
         // SAFETY: idle, checked above; the host functions this call may run
         // reach the store only through their caller.
-        let result = f.func.call(unsafe { s.rust() }, &params, &mut outs);
+        let result = f.func.call(unsafe { s.rust() }, params, outs);
         if split_trap(result, trap)?.is_some() {
-            for (slot, v) in results.iter_mut().zip(&outs) {
+            for (slot, v) in results.iter_mut().zip(outs.iter()) {
                 *slot = to_c(v, s);
             }
         }

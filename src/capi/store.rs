@@ -51,16 +51,60 @@ impl Drop for StoreData {
     }
 }
 
-/// The C handles a store has handed out. Boxed, so their addresses are stable.
+/// One handle of any kind, as stored in the arena.
+enum Handle {
+    Instance(wasmpool_instance),
+    Func(wasmpool_func),
+    Memory(wasmpool_memory),
+    Global(wasmpool_global),
+    Table(wasmpool_table),
+}
+
+/// The C handles a store has handed out, of every kind, in chunks. A chunk
+/// is a `Vec` that is never pushed past its capacity, so it never moves its
+/// elements: a handle's address stays valid until the store is deleted. A
+/// store that hands out a few handles (the usual instantiate-and-call) costs
+/// one allocation, the first chunk.
 #[derive(Default)]
 struct Arena {
-    instances: Vec<Box<wasmpool_instance>>,
-    funcs: Vec<Box<wasmpool_func>>,
-    /// Function handle by the address of its `VMFuncRef` (unique per function).
-    func_by_ref: HashMap<usize, *mut wasmpool_func>,
-    memories: Vec<Box<wasmpool_memory>>,
-    globals: Vec<Box<wasmpool_global>>,
-    tables: Vec<Box<wasmpool_table>>,
+    /// The first chunk (empty and unallocated until the first handle).
+    first: Vec<Handle>,
+    /// Further chunks, each twice the size of the one before.
+    more: Vec<Vec<Handle>>,
+    /// Function handle by the address of its `VMFuncRef`, built once a store
+    /// has more function handles than a linear search handles well.
+    func_index: Option<HashMap<usize, *mut wasmpool_func>>,
+    funcs: usize,
+}
+
+/// Function handles up to which a linear search finds the existing handle.
+const FUNC_INDEX_THRESHOLD: usize = 16;
+/// Handles in the first chunk; each further chunk doubles.
+const FIRST_CHUNK: usize = 4;
+
+impl Arena {
+    /// Stores `handle` where it will not move and returns it.
+    fn push(&mut self, handle: Handle) -> &mut Handle {
+        if self.first.capacity() == 0 {
+            self.first.reserve_exact(FIRST_CHUNK);
+        }
+        let last = self.more.last().unwrap_or(&self.first);
+        if last.len() == last.capacity() {
+            let chunk = Vec::with_capacity(last.capacity() * 2);
+            self.more.push(chunk);
+        }
+        let chunk = self.more.last_mut().unwrap_or(&mut self.first);
+        chunk.push(handle);
+        chunk.last_mut().expect("just pushed")
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Handle> {
+        self.first.iter().chain(self.more.iter().flatten())
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut Handle> {
+        self.first.iter_mut().chain(self.more.iter_mut().flatten())
+    }
 }
 
 /// A store: instances and what they create, plus the caller's user data.
@@ -86,6 +130,23 @@ pub(crate) enum Access<'a> {
     Store(&'a mut Store<StoreData>),
     /// A host function is running: its caller.
     Caller(&'a mut Caller<'static, StoreData>),
+}
+
+/// Defines `wasmpool_store::$name`, which returns the store's handle of
+/// `$field` (of kind `$variant`, type `$handle`), making it on first request.
+macro_rules! keyed_handle {
+    ($name:ident, $variant:ident, $handle:ident, $field:ident: $key:ty, $doc:literal) => {
+        #[doc = $doc]
+        pub(crate) fn $name(&self, $field: $key) -> *mut $handle {
+            self.find_or_make(
+                |h| match h {
+                    Handle::$variant(x) if x.$field == $field => Some(x),
+                    _ => None,
+                },
+                || Handle::$variant($handle { store: self, $field }),
+            )
+        }
+    };
 }
 
 impl wasmpool_store {
@@ -166,23 +227,43 @@ impl wasmpool_store {
     /// instantiation makes a new instance).
     pub(crate) fn instance_handle(&self, instance: Instance) -> *mut wasmpool_instance {
         let mut arena = self.arena.borrow_mut();
-        let mut handle = Box::new(wasmpool_instance { store: self, instance });
-        let ptr: *mut wasmpool_instance = &mut *handle;
-        arena.instances.push(handle);
-        ptr
+        match arena.push(Handle::Instance(wasmpool_instance { store: self, instance })) {
+            Handle::Instance(h) => h,
+            _ => unreachable!("the handle just pushed"),
+        }
     }
 
     /// The handle of a function of this store.
     pub(crate) fn func_handle(&self, func: Func) -> *mut wasmpool_func {
         let mut arena = self.arena.borrow_mut();
         let key = func.funcref.as_ptr() as usize;
-        if let Some(&ptr) = arena.func_by_ref.get(&key) {
+        let found = match &arena.func_index {
+            Some(index) => index.get(&key).copied(),
+            None => arena.iter().find_map(|h| match h {
+                Handle::Func(f) if f.func.funcref.as_ptr() as usize == key => Some(f as *const wasmpool_func as *mut wasmpool_func),
+                _ => None,
+            }),
+        };
+        if let Some(ptr) = found {
             return ptr;
         }
-        let mut handle = Box::new(wasmpool_func { store: self, func, ty: Default::default() });
-        let ptr: *mut wasmpool_func = &mut *handle;
-        arena.funcs.push(handle);
-        arena.func_by_ref.insert(key, ptr);
+        let ptr: *mut wasmpool_func = match arena.push(Handle::Func(wasmpool_func { store: self, func, ty: Default::default() })) {
+            Handle::Func(h) => h,
+            _ => unreachable!("the handle just pushed"),
+        };
+        arena.funcs += 1;
+        if let Some(index) = &mut arena.func_index {
+            index.insert(key, ptr);
+        } else if arena.funcs > FUNC_INDEX_THRESHOLD {
+            let index = arena
+                .iter_mut()
+                .filter_map(|h| match h {
+                    Handle::Func(f) => Some((f.func.funcref.as_ptr() as usize, f as *mut wasmpool_func)),
+                    _ => None,
+                })
+                .collect();
+            arena.func_index = Some(index);
+        }
         ptr
     }
 
@@ -192,44 +273,25 @@ impl wasmpool_store {
         let arena = self.arena.borrow();
         // Compare addresses only: `ptr` is not dereferenced unless it is one
         // of ours.
-        arena.funcs.iter().find(|f| std::ptr::eq(&***f as *const wasmpool_func as *const c_void, ptr)).map(|f| f.func)
+        arena.iter().find_map(|h| match h {
+            Handle::Func(f) if std::ptr::eq(f as *const wasmpool_func as *const c_void, ptr) => Some(f.func),
+            _ => None,
+        })
     }
 
-    /// The handle of a memory of this store.
-    pub(crate) fn memory_handle(&self, memory: Memory) -> *mut wasmpool_memory {
+    /// The existing handle `pick` finds, or a new one from `make` (which
+    /// `pick` must accept).
+    fn find_or_make<H>(&self, pick: impl Fn(&mut Handle) -> Option<*mut H>, make: impl FnOnce() -> Handle) -> *mut H {
         let mut arena = self.arena.borrow_mut();
-        if let Some(h) = arena.memories.iter_mut().find(|h| h.memory == memory) {
-            return &mut **h;
+        if let Some(existing) = arena.iter_mut().find_map(&pick) {
+            return existing;
         }
-        let mut handle = Box::new(wasmpool_memory { store: self, memory });
-        let ptr: *mut wasmpool_memory = &mut *handle;
-        arena.memories.push(handle);
-        ptr
+        pick(arena.push(make())).expect("`pick` accepts what `make` makes")
     }
 
-    /// The handle of a global of this store.
-    pub(crate) fn global_handle(&self, global: Global) -> *mut wasmpool_global {
-        let mut arena = self.arena.borrow_mut();
-        if let Some(h) = arena.globals.iter_mut().find(|h| h.global == global) {
-            return &mut **h;
-        }
-        let mut handle = Box::new(wasmpool_global { store: self, global });
-        let ptr: *mut wasmpool_global = &mut *handle;
-        arena.globals.push(handle);
-        ptr
-    }
-
-    /// The handle of a table of this store.
-    pub(crate) fn table_handle(&self, table: Table) -> *mut wasmpool_table {
-        let mut arena = self.arena.borrow_mut();
-        if let Some(h) = arena.tables.iter_mut().find(|h| h.table == table) {
-            return &mut **h;
-        }
-        let mut handle = Box::new(wasmpool_table { store: self, table });
-        let ptr: *mut wasmpool_table = &mut *handle;
-        arena.tables.push(handle);
-        ptr
-    }
+    keyed_handle!(memory_handle, Memory, wasmpool_memory, memory: Memory, "The handle of a memory of this store.");
+    keyed_handle!(global_handle, Global, wasmpool_global, global: Global, "The handle of a global of this store.");
+    keyed_handle!(table_handle, Table, wasmpool_table, table: Table, "The handle of a table of this store.");
 }
 
 /// Checks that `handle_store` (the store a handle belongs to) is `store`.

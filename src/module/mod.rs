@@ -48,6 +48,10 @@ struct ModuleInner {
     /// starts (code, segments copied at instantiation, or the host through
     /// an export); the pool skips resetting the others.
     writes: Writes,
+    /// Defined tables (bits by table index) whose only writes are the
+    /// runtime materializing lazy elements: the table itself knows which
+    /// elements those were, so a reset needs no page scan.
+    lazy_only_tables: u64,
     /// The bytes of every data segment, concatenated.
     data: Box<[u8]>,
     data_ranges: Vec<Range<usize>>,
@@ -168,11 +172,24 @@ impl Module {
             memory.checked_sub(info.num_imported_memories).is_some_and(|m| images.get(m as usize).is_some_and(|i| i.is_some()))
         };
         let lazy_tables = lazy_table_inits(&info);
+        // Tables only compiled code, the host or another instance can
+        // write: the writes of this module's code and exported tables.
+        let mut reachable = writes.tables;
+        for (_, index) in &info.exports {
+            if let EntityIndex::Table(t) = *index {
+                reachable |= Writes::bit(t);
+            }
+        }
         let mut writes = writes.union(outside_writes(&info, has_image));
+        let mut lazy_only_tables = 0;
         for (i, lazy) in lazy_tables.iter().enumerate() {
             if lazy.is_some() {
                 // Reading a lazy table materializes (writes) its elements.
-                writes.tables |= Writes::bit(info.num_imported_tables + i as u32);
+                let bit = Writes::bit(info.num_imported_tables + i as u32);
+                writes.tables |= bit;
+                if reachable & bit == 0 && info.num_imported_tables + (i as u32) < 63 {
+                    lazy_only_tables |= bit;
+                }
             }
         }
         Ok(Module(Arc::new(ModuleInner {
@@ -186,6 +203,7 @@ impl Module {
             template,
             lazy_tables,
             writes,
+            lazy_only_tables,
             data: data.into_boxed_slice(),
             data_ranges,
         })))
@@ -269,6 +287,12 @@ impl Module {
     /// Whether defined table `i` (0-based among defined) can have been written.
     pub(crate) fn table_may_be_written(&self, i: usize) -> bool {
         self.0.writes.tables & Writes::bit(self.0.info.num_imported_tables + i as u32) != 0
+    }
+
+    /// Whether defined table `i` is written only by lazy materialization
+    /// (see `Table::materialized`).
+    pub(crate) fn table_lazy_only(&self, i: usize) -> bool {
+        self.0.lazy_only_tables & Writes::bit(self.0.info.num_imported_tables + i as u32) != 0
     }
 
     /// The module's process-unique id.

@@ -52,6 +52,9 @@ pub(crate) struct Table {
     element: ValType,
     definition: *mut VMTableDefinition,
     lazy: Option<LazyInit>,
+    /// The element indices `materialize` has written, as a half-open range
+    /// (empty when `start >= end`).
+    materialized: std::ops::Range<usize>,
 }
 
 impl Table {
@@ -64,13 +67,14 @@ impl Table {
             element: ty.element,
             definition: std::ptr::null_mut(),
             lazy: None,
+            materialized: 0..0,
         }
     }
 
     /// A table of type `ty` whose elements are all zero: null, or (for a
     /// funcref table given a lazy-init source) not yet materialized.
     pub(crate) fn new_unmaterialized(ty: &TableType) -> Table {
-        Table { storage: Storage::Vec(vec![0; ty.min as usize]), max: ty.max, element: ty.element, definition: std::ptr::null_mut(), lazy: None }
+        Table { storage: Storage::Vec(vec![0; ty.min as usize]), max: ty.max, element: ty.element, definition: std::ptr::null_mut(), lazy: None, materialized: 0..0 }
     }
 
     /// A table of type `ty` in a pool slot of `capacity` elements at `ptr`,
@@ -87,6 +91,7 @@ impl Table {
             element: ty.element,
             definition: std::ptr::null_mut(),
             lazy: None,
+            materialized: 0..0,
         }
     }
 
@@ -172,7 +177,18 @@ impl Table {
         };
         let encoded = funcref | MATERIALIZED;
         self.raw_mut()[i] = encoded;
+        self.materialized = if self.materialized.is_empty() {
+            i..i + 1
+        } else {
+            self.materialized.start.min(i)..self.materialized.end.max(i + 1)
+        };
         encoded
+    }
+
+    /// The span of element indices `materialize` has written since the
+    /// table was created.
+    pub(crate) fn materialized(&self) -> std::ops::Range<usize> {
+        self.materialized.clone()
     }
 
     /// Sets element `i` (decoded form); `None` out of bounds.

@@ -219,7 +219,7 @@ impl PoolingAllocator {
         self.finish(self.queue.take_all());
     }
 
-    fn finish(&self, batch: Vec<PendingSlot>) {
+    fn finish(&self, batch: impl IntoIterator<Item = PendingSlot>) {
         for p in batch {
             let calls = match p.kind {
                 SlotKind::Memory => self.memories.decommit(SlotId(p.slot), &p.ranges),
@@ -239,7 +239,7 @@ impl PoolingAllocator {
                 self.finish(batch);
             }
         } else {
-            self.finish(vec![slot]);
+            self.finish([slot]);
         }
     }
 
@@ -272,8 +272,13 @@ impl PoolingAllocator {
         }
         drop(memories);
         for (i, (table, slot)) in tables.iter().zip(&table_slots).enumerate() {
-            let used = if module.table_may_be_written(i) { table.len() * 8 } else { 0 };
-            let (ranges, kept) = self.tables.reset(SlotId(*slot), used);
+            let (ranges, kept) = if module.table_lazy_only(i) {
+                let elements = table.materialized();
+                self.tables.reset_span(SlotId(*slot), elements.start * 8..elements.end * 8)
+            } else {
+                let used = if module.table_may_be_written(i) { table.len() * 8 } else { 0 };
+                self.tables.reset(SlotId(*slot), used)
+            };
             self.table_resident[*slot as usize].store(kept as u64, Ordering::Relaxed);
             self.counters().table_resident.fetch_add(kept as u64, Ordering::Relaxed);
             self.counters().resets.fetch_add(1, Ordering::Relaxed);
@@ -283,7 +288,8 @@ impl PoolingAllocator {
         }
         drop(tables);
         if let VmctxMemory::Slot { slot, .. } = vmctx {
-            self.instances.clear(SlotId(slot), module.offsets().size() as usize);
+            // No clearing: the next instance of the slot starts by copying
+            // its module's whole VMContext template over it.
             self.instances.index.free(SlotId(slot), None);
             self.counters().instances.fetch_sub(1, Ordering::Relaxed);
         }

@@ -3,12 +3,17 @@
 //!
 //! A table slot is all zero (null, or not yet materialized) whenever it is
 //! unused: reset zeroes up to `table_keep_resident` bytes of the pages the
-//! table's user wrote by hand and decommits the rest of them. An instance slot holds one VMContext; reset zeroes the
-//! bytes the VMContext used, so nothing crosses to the next instance.
+//! table's user wrote by hand and decommits the rest of them. A table
+//! written only by lazy materialization knows which elements it wrote, and
+//! only those bytes are zeroed. An instance slot holds one VMContext; nothing is cleared on
+//! return, because instantiation copies the module's whole VMContext
+//! template over the slot, so nothing crosses to the next instance.
 
 use super::decommit_queue::decommit;
 use super::index_allocator::{IndexAllocator, SlotId};
 use super::page_scan::{restore_within_budget, PageScanner};
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use crate::error::Result;
 use crate::runtime::memory::{make_accessible, Mmap};
@@ -21,6 +26,9 @@ pub(crate) struct SlotSlab {
     keep_resident: usize,
     page: usize,
     scanner: Arc<PageScanner>,
+    /// Per slot, the span of pages zeroed by hand by `reset_span` and still
+    /// resident, packed as `first_page << 32 | end_page` (0 when none).
+    hand_zeroed: Box<[AtomicU64]>,
 }
 
 // SAFETY: the slab is only written through slots the index allocator handed
@@ -50,6 +58,7 @@ impl SlotSlab {
             keep_resident: keep_resident.next_multiple_of(page),
             page,
             scanner,
+            hand_zeroed: (0..slots).map(|_| AtomicU64::new(0)).collect(),
         })
     }
 
@@ -68,6 +77,9 @@ impl SlotSlab {
     /// keep-resident size, the rest returned as ranges to decommit. Returns
     /// the ranges and the bytes kept resident.
     pub(crate) fn reset(&self, slot: SlotId, used: usize) -> (Vec<(usize, usize)>, usize) {
+        // What `reset_span` zeroed by hand is either restored again below or
+        // decommitted with the rest.
+        self.hand_zeroed[slot.0 as usize].store(0, Ordering::Relaxed);
         let base = self.base(slot);
         let end = used.next_multiple_of(self.page).min(self.slot_bytes);
         let mut written = Vec::new();
@@ -85,12 +97,31 @@ impl SlotSlab {
         (ranges, keep)
     }
 
-    /// Zeroes the first `used` bytes of `slot` by hand (for VMContexts, which
-    /// are small).
-    pub(crate) fn clear(&self, slot: SlotId, used: usize) {
-        // SAFETY: `used <= slot_bytes` (checked at compile time) and nobody
-        // uses the slot any more.
-        unsafe { std::ptr::write_bytes(self.base(slot), 0, used.min(self.slot_bytes)) };
+    /// Zeroes the bytes `span` of `slot`, the only ones its user wrote (a
+    /// table written only by lazy materialization knows them). Those bytes
+    /// are zeroed by hand while the pages zeroed by hand so far fit the
+    /// keep-resident size; otherwise all of them are returned to decommit.
+    /// Returns the ranges to decommit and the bytes kept resident.
+    pub(crate) fn reset_span(&self, slot: SlotId, span: Range<usize>) -> (Vec<(usize, usize)>, usize) {
+        let base = self.base(slot) as usize;
+        let cell = &self.hand_zeroed[slot.0 as usize];
+        let packed = cell.load(Ordering::Relaxed);
+        let (mut first, mut end) = ((packed >> 32) as usize, (packed & 0xffff_ffff) as usize);
+        let span = span.start.min(self.slot_bytes)..span.end.min(self.slot_bytes);
+        if !span.is_empty() {
+            let (lo, hi) = (span.start / self.page, span.end.div_ceil(self.page));
+            (first, end) = if first == end { (lo, hi) } else { (first.min(lo), end.max(hi)) };
+        }
+        let resident = (end - first) * self.page;
+        if resident <= self.keep_resident {
+            // SAFETY: `span` lies in our slot, which nobody uses any more.
+            unsafe { std::ptr::write_bytes((base + span.start) as *mut u8, 0, span.len()) };
+            cell.store(((first as u64) << 32) | end as u64, Ordering::Relaxed);
+            (Vec::new(), resident)
+        } else {
+            cell.store(0, Ordering::Relaxed);
+            (vec![(base + first * self.page, resident)], 0)
+        }
     }
 
     /// Decommits `ranges`; returns how many calls were made.
