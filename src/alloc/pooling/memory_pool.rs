@@ -207,6 +207,12 @@ impl MemoryPool {
         if !written {
             return (Vec::new(), st.resident);
         }
+        if self.keep_resident == 0 {
+            // Nothing is restored by hand: one madvise over the whole memory
+            // (the kernel skips unpopulated pages quickly), no page scan.
+            st.resident = 0;
+            return (vec![(base as usize, len.next_multiple_of(self.page))], 0);
+        }
         let image = st.image.as_deref().map_or(&[][..], |img| img.bytes());
         let mut written = Vec::new();
         if self.scanner.written(base as usize, len, &mut written).is_some() {
