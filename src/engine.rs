@@ -24,6 +24,10 @@ use std::sync::{Arc, OnceLock};
 #[derive(Clone)]
 pub struct Engine(Arc<EngineInner>);
 
+/// Aligned to two cache lines so the `Arc`'s reference counts, which every
+/// store creation and drop writes, share no cache line with the fields
+/// other threads read on their hot paths.
+#[repr(align(128))]
 struct EngineInner {
     config: Config,
     isa: OwnedTargetIsa,

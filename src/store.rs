@@ -21,6 +21,28 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Store ids a thread takes from `NEXT_STORE_ID` at a time, so threads
+/// creating stores do not contend on one counter.
+const STORE_ID_BLOCK: u64 = 1024;
+
+thread_local! {
+    /// The next id of this thread's current block and the end of the block.
+    static STORE_IDS: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+/// A process-unique store id.
+fn next_store_id() -> u64 {
+    STORE_IDS.with(|ids| {
+        let (mut next, mut end) = ids.get();
+        if next == end {
+            next = NEXT_STORE_ID.fetch_add(STORE_ID_BLOCK, Ordering::Relaxed);
+            end = next + STORE_ID_BLOCK;
+        }
+        ids.set((next + 1, end));
+        next
+    })
+}
+
 /// A memory created by the host (not defined by an instance).
 pub(crate) struct HostMemory {
     pub def: VMMemoryDefinition,
@@ -69,7 +91,7 @@ impl<T> Store<T> {
     pub fn new(engine: &Engine, data: T) -> Store<T> {
         let mut inner = Box::new(StoreInner {
             opaque: StoreOpaque {
-                id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
+                id: next_store_id(),
                 engine: engine.clone(),
                 vm: VMStoreContext {
                     stack_limit: usize::MAX,

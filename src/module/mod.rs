@@ -27,6 +27,10 @@ static NEXT_MODULE_ID: AtomicU64 = AtomicU64::new(1);
 #[derive(Clone)]
 pub struct Module(Arc<ModuleInner>);
 
+/// Aligned like `EngineInner`: every instantiation writes the `Arc`'s
+/// reference counts, and no field read on another thread's hot path shares
+/// their cache line.
+#[repr(align(128))]
 struct ModuleInner {
     /// Process-unique id (the pool's slot affinity key).
     id: u64,
