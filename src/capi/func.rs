@@ -321,16 +321,9 @@ pub extern "C" fn wasmpool_caller_get_memory(
     name: *const std::ffi::c_char,
     out: *mut *mut wasmpool_memory_t,
 ) -> *mut wasmpool_error_t {
-    ffi_result(|| {
-        let (c, name, out) = caller_args(caller, name, out)?;
-        match caller_export(c, name)? {
-            Extern::Memory(m) => {
-                // SAFETY: the caller's store outlives the callback.
-                *out = unsafe { &*c.store }.memory_handle(m);
-                Ok(())
-            }
-            _ => Err(Error::invalid_argument(format!("the caller's export `{name}` is not a memory"))),
-        }
+    caller_export_handle(caller, name, out, "memory", |store, export| match export {
+        Extern::Memory(m) => Some(store.memory_handle(m)),
+        _ => None,
     })
 }
 
@@ -343,16 +336,9 @@ pub extern "C" fn wasmpool_caller_get_global(
     name: *const std::ffi::c_char,
     out: *mut *mut wasmpool_global_t,
 ) -> *mut wasmpool_error_t {
-    ffi_result(|| {
-        let (c, name, out) = caller_args(caller, name, out)?;
-        match caller_export(c, name)? {
-            Extern::Global(g) => {
-                // SAFETY: the caller's store outlives the callback.
-                *out = unsafe { &*c.store }.global_handle(g);
-                Ok(())
-            }
-            _ => Err(Error::invalid_argument(format!("the caller's export `{name}` is not a global"))),
-        }
+    caller_export_handle(caller, name, out, "global", |store, export| match export {
+        Extern::Global(g) => Some(store.global_handle(g)),
+        _ => None,
     })
 }
 
@@ -372,21 +358,29 @@ pub extern "C" fn wasmpool_caller_data(caller: *const wasmpool_caller_t) -> *mut
 }
 
 #[allow(clippy::type_complexity)]
-fn caller_args<'a, T>(
+/// Writes to `*out` the handle `pick` makes of the caller's export `name`;
+/// `pick` returns `None` when the export is not a `kind`.
+fn caller_export_handle<T>(
     caller: *mut wasmpool_caller_t,
     name: *const std::ffi::c_char,
     out: *mut *mut T,
-) -> Result<(&'a mut wasmpool_caller, &'a str, &'a mut *mut T)> {
-    // SAFETY: non-NULL pointers are the live caller of a running callback, a
-    // NUL-terminated name and a writable out-parameter.
-    unsafe { Ok((crate::capi::boundary::out_arg(caller, "caller")?, str_arg(name, "name")?, out_arg(out, "out")?)) }
-}
-
-fn caller_export(c: &mut wasmpool_caller, name: &str) -> Result<Extern> {
-    // SAFETY: `c.caller` is the caller of the callback running now (the
-    // wasmpool_caller_t lives on that callback's Rust frame).
-    let caller = unsafe { &mut *c.caller };
-    caller.get_export(name).ok_or_else(|| {
-        Error::invalid_argument(format!("the caller has no export named `{name}` (or is not a wasm instance)"))
+    kind: &str,
+    pick: impl FnOnce(&wasmpool_store, Extern) -> Option<*mut T>,
+) -> *mut wasmpool_error_t {
+    ffi_result(|| {
+        // SAFETY: non-NULL pointers are the live caller of a running callback,
+        // a NUL-terminated name and a writable out-parameter.
+        let (c, name, out) = unsafe {
+            (crate::capi::boundary::out_arg(caller, "caller")?, str_arg(name, "name")?, out_arg(out, "out")?)
+        };
+        // SAFETY: `c.caller` is the caller of the callback running now (the
+        // wasmpool_caller_t lives on that callback's Rust frame).
+        let export = unsafe { &mut *c.caller }.get_export(name).ok_or_else(|| {
+            Error::invalid_argument(format!("the caller has no export named `{name}` (or is not a wasm instance)"))
+        })?;
+        // SAFETY: the caller's store outlives the callback.
+        let store = unsafe { &*c.store };
+        *out = pick(store, export).ok_or_else(|| Error::invalid_argument(format!("the caller's export `{name}` is not a {kind}")))?;
+        Ok(())
     })
 }

@@ -25,6 +25,16 @@ pub(crate) const NS_WASM: u32 = 0;
 /// Namespace of array-call trampoline names.
 pub(crate) const NS_ARRAY: u32 = 1;
 
+/// Starts a trampoline's only block and returns its parameters (the
+/// function's).
+fn enter(b: &mut FunctionBuilder) -> Vec<cranelift_codegen::ir::Value> {
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    b.seal_block(entry);
+    b.block_params(entry).to_vec()
+}
+
 /// Builds the array-call trampoline of defined function `func_index` with type `ty`.
 pub(crate) fn array_call_trampoline(
     func_index: u32,
@@ -35,11 +45,7 @@ pub(crate) fn array_call_trampoline(
 ) -> Function {
     let mut func = Function::with_name_signature(UserFuncName::user(NS_ARRAY, func_index), array_call_signature(call_conv));
     let mut b = FunctionBuilder::new(&mut func, fctx);
-    let entry = b.create_block();
-    b.append_block_params_for_function_params(entry);
-    b.switch_to_block(entry);
-    b.seal_block(entry);
-    let p = b.block_params(entry).to_vec();
+    let p = enter(&mut b);
     let (vmctx, caller, values) = (p[0], p[1], p[2]);
     let flags = MemFlagsData::trusted();
     let mut args = vec![vmctx, caller];
@@ -81,11 +87,7 @@ pub(crate) fn host_stub(
 ) -> Function {
     let mut func = Function::with_name_signature(UserFuncName::user(2, 0), wasm_signature(ty, call_conv));
     let mut b = FunctionBuilder::new(&mut func, fctx);
-    let entry = b.create_block();
-    b.append_block_params_for_function_params(entry);
-    b.switch_to_block(entry);
-    b.seal_block(entry);
-    let p = b.block_params(entry).to_vec();
+    let p = enter(&mut b);
     let (host_ctx, caller) = (p[0], p[1]);
     let slots = ty.params().len().max(ty.results().len()).max(1);
     let ss = b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, (slots * 16) as u32, 4));

@@ -3,28 +3,7 @@
  * declares, with the contract's types, and checks the documented behaviour. It
  * includes our generated header, so it also proves the header serves such
  * programs (the CMake build compiles it with -Wall -Wextra -Werror). */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "wasmpool.h"
-
-static int failures = 0;
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      failures++;                                                              \
-    }                                                                          \
-  } while (0)
-
-static void ok(wasmpool_error_t *err, const char *what) {
-  if (err != NULL) {
-    fprintf(stderr, "%s: %s (kind %d)\n", what, wasmpool_error_message(err), wasmpool_error_kind(err));
-    wasmpool_error_delete(err);
-    exit(1);
-  }
-}
+#include "testutil.h"
 
 static const char *const WAT =
     "(module\n"
@@ -72,19 +51,19 @@ static wasmpool_trap_t *host_peek(void *env, wasmpool_caller_t *caller, const wa
 static void run(wasmpool_engine_t *engine, int pooled) {
   uint8_t *wasm = NULL;
   size_t wasm_len = 0;
-  ok(wasmpool_wat2wasm(WAT, strlen(WAT), &wasm, &wasm_len), "wat2wasm");
+  OK(wasmpool_wat2wasm(WAT, strlen(WAT), &wasm, &wasm_len));
   wasmpool_module_t *module = NULL;
-  ok(wasmpool_module_new(engine, wasm, wasm_len, &module), "module_new");
+  OK(wasmpool_module_new(engine, wasm, wasm_len, &module));
   wasmpool_bytes_delete(wasm, wasm_len);
 
   wasmpool_linker_t *linker = wasmpool_linker_new(engine);
   CHECK(linker != NULL);
   const wasmpool_valkind_t ii[2] = {WASMPOOL_I32, WASMPOOL_I32};
   const wasmpool_valkind_t i[1] = {WASMPOOL_I32};
-  ok(wasmpool_linker_define_func(linker, "host", "add", ii, 2, i, 1, host_add, NULL, finalize), "define add");
-  ok(wasmpool_linker_define_func(linker, "host", "peek", i, 1, i, 1, host_peek, NULL, NULL), "define peek");
+  OK(wasmpool_linker_define_func(linker, "host", "add", ii, 2, i, 1, host_add, NULL, finalize));
+  OK(wasmpool_linker_define_func(linker, "host", "peek", i, 1, i, 1, host_peek, NULL, NULL));
   wasmpool_instance_pre_t *pre = NULL;
-  ok(wasmpool_linker_instantiate_pre(linker, module, &pre), "instantiate_pre");
+  OK(wasmpool_linker_instantiate_pre(linker, module, &pre));
 
   int data = 5;
   for (int round = 0; round < 3; round++) {
@@ -94,32 +73,32 @@ static void run(wasmpool_engine_t *engine, int pooled) {
     wasmpool_instance_t *instance = NULL;
     wasmpool_trap_t *trap = NULL;
     if (round == 0) {
-      ok(wasmpool_instance_new(store, module, linker, &instance, &trap), "instance_new");
+      OK(wasmpool_instance_new(store, module, linker, &instance, &trap));
     } else {
-      ok(wasmpool_instance_pre_instantiate(pre, store, &instance, &trap), "pre_instantiate");
+      OK(wasmpool_instance_pre_instantiate(pre, store, &instance, &trap));
     }
     CHECK(trap == NULL && instance != NULL);
 
     wasmpool_func_t *sum = NULL, *peek = NULL, *mix = NULL, *crash = NULL;
-    ok(wasmpool_instance_get_func(instance, "sum", &sum), "get sum");
-    ok(wasmpool_instance_get_func(instance, "peek", &peek), "get peek");
-    ok(wasmpool_instance_get_func(instance, "mix", &mix), "get mix");
-    ok(wasmpool_instance_get_func(instance, "crash", &crash), "get crash");
+    OK(wasmpool_instance_get_func(instance, "sum", &sum));
+    OK(wasmpool_instance_get_func(instance, "peek", &peek));
+    OK(wasmpool_instance_get_func(instance, "mix", &mix));
+    OK(wasmpool_instance_get_func(instance, "crash", &crash));
 
     wasmpool_val_t args[3], results[1];
     args[0].kind = WASMPOOL_I32; args[0].of.i32 = 40;
     args[1].kind = WASMPOOL_I32; args[1].of.i32 = 2;
-    ok(wasmpool_func_call(store, sum, args, 2, results, 1, &trap), "call sum");
+    OK(wasmpool_func_call(store, sum, args, 2, results, 1, &trap));
     CHECK(trap == NULL && results[0].kind == WASMPOOL_I32 && results[0].of.i32 == 42);
 
     args[0].of.i32 = 16;
-    ok(wasmpool_func_call(store, peek, args, 1, results, 1, &trap), "call peek");
+    OK(wasmpool_func_call(store, peek, args, 1, results, 1, &trap));
     CHECK(trap == NULL && results[0].of.i32 == 'h');
 
     args[0].kind = WASMPOOL_I64; args[0].of.i64 = 1;
     args[1].kind = WASMPOOL_F32; args[1].of.f32 = 0.5f;
     args[2].kind = WASMPOOL_F64; args[2].of.f64 = 0.25;
-    ok(wasmpool_func_call(store, mix, args, 3, results, 1, &trap), "call mix");
+    OK(wasmpool_func_call(store, mix, args, 3, results, 1, &trap));
     CHECK(trap == NULL && results[0].kind == WASMPOOL_F64 && results[0].of.f64 == 1.75);
 
     /* Wrong arity and kinds are errors, and nothing runs. */
@@ -132,35 +111,35 @@ static void run(wasmpool_engine_t *engine, int pooled) {
     wasmpool_error_delete(err);
 
     /* A trap in wasm, and one raised by the host. */
-    ok(wasmpool_func_call(store, crash, NULL, 0, NULL, 0, &trap), "call crash");
+    OK(wasmpool_func_call(store, crash, NULL, 0, NULL, 0, &trap));
     CHECK(trap != NULL && wasmpool_trap_code(trap) == WASMPOOL_TRAP_UNREACHABLE);
     CHECK(strlen(wasmpool_trap_message(trap)) > 0);
     wasmpool_trap_delete(trap);
     args[0].kind = WASMPOOL_I32; args[0].of.i32 = 1 << 20;
-    ok(wasmpool_func_call(store, peek, args, 1, results, 1, &trap), "call peek out of range");
+    OK(wasmpool_func_call(store, peek, args, 1, results, 1, &trap));
     CHECK(trap != NULL && wasmpool_trap_code(trap) == WASMPOOL_TRAP_HOST);
     CHECK(trap != NULL && strcmp(wasmpool_trap_message(trap), "peek out of range") == 0);
     wasmpool_trap_delete(trap);
 
     /* Memory: pristine in each store, writable, growable. */
     wasmpool_memory_t *memory = NULL;
-    ok(wasmpool_instance_get_memory(instance, "memory", &memory), "get memory");
+    OK(wasmpool_instance_get_memory(instance, "memory", &memory));
     CHECK(wasmpool_memory_data_size(memory) == 65536);
     CHECK(memcmp(wasmpool_memory_data(memory) + 16, "hello", 5) == 0);
     CHECK(wasmpool_memory_data(memory)[100] == 0);
     wasmpool_memory_data(memory)[100] = 1;
     uint64_t prev = 0;
-    ok(wasmpool_memory_grow(memory, 1, &prev), "grow");
+    OK(wasmpool_memory_grow(memory, 1, &prev));
     CHECK(prev == 1 && wasmpool_memory_data_size(memory) == 2 * 65536);
 
     /* Globals: pristine, then set. */
     wasmpool_global_t *counter = NULL;
-    ok(wasmpool_instance_get_global(instance, "counter", &counter), "get global");
+    OK(wasmpool_instance_get_global(instance, "counter", &counter));
     wasmpool_val_t value;
     wasmpool_global_get(counter, &value);
     CHECK(value.kind == WASMPOOL_I64 && value.of.i64 == 7);
     value.of.i64 = 99;
-    ok(wasmpool_global_set(counter, &value), "global_set");
+    OK(wasmpool_global_set(counter, &value));
     wasmpool_global_get(counter, &value);
     CHECK(value.of.i64 == 99);
 
@@ -203,38 +182,38 @@ static void fuel_and_epochs(void) {
   wasmpool_config_set_consume_fuel(config, true);
   wasmpool_config_set_epoch_interruption(config, true);
   wasmpool_engine_t *engine = NULL;
-  ok(wasmpool_engine_new(config, &engine), "engine with fuel and epochs");
+  OK(wasmpool_engine_new(config, &engine));
   wasmpool_config_delete(config);
 
   uint8_t *wasm = NULL;
   size_t len = 0;
-  ok(wasmpool_wat2wasm(WAT, strlen(WAT), &wasm, &len), "wat2wasm");
+  OK(wasmpool_wat2wasm(WAT, strlen(WAT), &wasm, &len));
   wasmpool_module_t *module = NULL;
-  ok(wasmpool_module_new(engine, wasm, len, &module), "module");
+  OK(wasmpool_module_new(engine, wasm, len, &module));
   wasmpool_bytes_delete(wasm, len);
   wasmpool_linker_t *linker = wasmpool_linker_new(engine);
   const wasmpool_valkind_t ii[2] = {WASMPOOL_I32, WASMPOOL_I32};
-  ok(wasmpool_linker_define_func(linker, "host", "add", ii, 2, ii, 1, host_add, NULL, NULL), "add");
-  ok(wasmpool_linker_define_func(linker, "host", "peek", ii, 1, ii, 1, host_peek, NULL, NULL), "peek");
+  OK(wasmpool_linker_define_func(linker, "host", "add", ii, 2, ii, 1, host_add, NULL, NULL));
+  OK(wasmpool_linker_define_func(linker, "host", "peek", ii, 1, ii, 1, host_peek, NULL, NULL));
 
   wasmpool_store_t *store = wasmpool_store_new(engine, NULL, NULL);
   wasmpool_instance_t *instance = NULL;
   wasmpool_trap_t *trap = NULL;
-  ok(wasmpool_store_set_fuel(store, 1000000), "set_fuel");
+  OK(wasmpool_store_set_fuel(store, 1000000));
   uint64_t fuel = 0;
-  ok(wasmpool_store_get_fuel(store, &fuel), "get_fuel");
+  OK(wasmpool_store_get_fuel(store, &fuel));
   CHECK(fuel == 1000000);
-  ok(wasmpool_instance_new(store, module, linker, &instance, &trap), "instance");
+  OK(wasmpool_instance_new(store, module, linker, &instance, &trap));
   wasmpool_func_t *loop = NULL;
-  ok(wasmpool_instance_get_func(instance, "loop", &loop), "get loop");
+  OK(wasmpool_instance_get_func(instance, "loop", &loop));
 
-  ok(wasmpool_func_call(store, loop, NULL, 0, NULL, 0, &trap), "loop until out of fuel");
+  OK(wasmpool_func_call(store, loop, NULL, 0, NULL, 0, &trap));
   CHECK(trap != NULL && wasmpool_trap_code(trap) == WASMPOOL_TRAP_OUT_OF_FUEL);
   wasmpool_trap_delete(trap);
 
-  ok(wasmpool_store_set_fuel(store, UINT64_MAX / 2), "refuel");
+  OK(wasmpool_store_set_fuel(store, UINT64_MAX / 2));
   wasmpool_store_set_epoch_deadline(store, 0);
-  ok(wasmpool_func_call(store, loop, NULL, 0, NULL, 0, &trap), "loop until the epoch");
+  OK(wasmpool_func_call(store, loop, NULL, 0, NULL, 0, &trap));
   CHECK(trap != NULL && wasmpool_trap_code(trap) == WASMPOOL_TRAP_INTERRUPT);
   wasmpool_trap_delete(trap);
 
@@ -271,8 +250,8 @@ int main(void) {
   wasmpool_pool_config_set_max_memory_protection_keys(pool, 16);
 
   wasmpool_engine_t *on_demand = NULL, *pooled = NULL;
-  ok(wasmpool_engine_new(config, &on_demand), "engine_new");
-  ok(wasmpool_engine_new_with_pooling(config, pool, &pooled), "engine_new_with_pooling");
+  OK(wasmpool_engine_new(config, &on_demand));
+  OK(wasmpool_engine_new_with_pooling(config, pool, &pooled));
   wasmpool_config_delete(config);
   wasmpool_pool_config_delete(pool);
 

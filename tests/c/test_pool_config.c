@@ -1,20 +1,7 @@
 /* ctest: the pool and engine configuration API, the error API, and NULL safety.
  * Every function here must accept NULL without crashing: setters and deletes on
  * NULL do nothing, wasmpool_error_message(NULL) returns a static string. */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "wasmpool.h"
-
-static int failures = 0;
-#define CHECK(cond)                                                        \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      failures++;                                                          \
-    }                                                                      \
-  } while (0)
+#include "testutil.h"
 
 static void every_pool_setter(wasmpool_pool_config_t *pool) {
   wasmpool_pool_config_set_total_core_instances(pool, 10);
