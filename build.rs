@@ -14,7 +14,8 @@ use std::fs;
 use std::path::PathBuf;
 
 fn main() {
-    let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root =
+        PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     println!("cargo:rerun-if-changed=src/capi");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-changed=include/wasmpool.h");
@@ -39,14 +40,14 @@ fn compile_trap_entry() {
 }
 
 fn generate_header(root: &PathBuf) {
-    let config = cbindgen::Config::from_file(root.join("cbindgen.toml")).expect("cbindgen.toml parses");
+    let config =
+        cbindgen::Config::from_file(root.join("cbindgen.toml")).expect("cbindgen.toml parses");
     // Only the C API (cbindgen follows its `mod` declarations): the rest of
     // the crate has `#[repr]` types of its own (trap codes, error kinds) that
     // are not part of the C ABI.
-    let builder = cbindgen::Builder::new().with_config(config).with_src(root.join("src/capi/mod.rs"));
-    let bindings = builder
-        .generate()
-        .expect("cbindgen generates the header from src/capi");
+    let builder =
+        cbindgen::Builder::new().with_config(config).with_src(root.join("src/capi/mod.rs"));
+    let bindings = builder.generate().expect("cbindgen generates the header from src/capi");
     let mut text = Vec::new();
     bindings.write(&mut text);
     let path = root.join("include").join("wasmpool.h");

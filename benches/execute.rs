@@ -34,6 +34,10 @@ fn main() {
             times.push(start.elapsed().as_secs_f64() * 1e3);
         }
         times.sort_by(f64::total_cmp);
-        println!("{name} compile_ms={compile_ms:.2} run_median_ms={:.2} run_min_ms={:.2} result={result}", times[times.len() / 2], times[0]);
+        println!(
+            "{name} compile_ms={compile_ms:.2} run_median_ms={:.2} run_min_ms={:.2} result={result}",
+            times[times.len() / 2],
+            times[0]
+        );
     }
 }

@@ -14,7 +14,8 @@ fn main() {
     let measuring = std::env::args().any(|a| a == "--bench");
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/workloads");
-    let strategies: [(&str, Option<usize>); 3] = [("ondemand", None), ("pooling", Some(0)), ("pooling-keep-resident", Some(1 << 20))];
+    let strategies: [(&str, Option<usize>); 3] =
+        [("ondemand", None), ("pooling", Some(0)), ("pooling-keep-resident", Some(1 << 20))];
     for name in ["inst-empty", "inst-data64k", "inst-bigimage", "inst-table", "inst-globals"] {
         if filter.as_deref().is_some_and(|f| !name.contains(f)) {
             continue;
@@ -50,7 +51,11 @@ fn main() {
                                 for _ in 0..n {
                                     let mut store = Store::new(&engine, ());
                                     let instance = pre.instantiate(&mut store).unwrap();
-                                    let run = instance.get_func(&mut store, "run").unwrap().typed::<(), i32>(&store).unwrap();
+                                    let run = instance
+                                        .get_func(&mut store, "run")
+                                        .unwrap()
+                                        .typed::<(), i32>(&store)
+                                        .unwrap();
                                     run.call(&mut store, ()).unwrap();
                                 }
                             });

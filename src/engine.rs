@@ -7,10 +7,10 @@
 use crate::alloc::on_demand::OnDemandAllocator;
 use crate::alloc::pooling::{PoolMetrics, PoolingAllocator};
 use crate::alloc::{InstanceAllocator, InstanceResources};
-use crate::module::Module;
 use crate::compile::code_memory::CodeMemory;
 use crate::config::{Config, InstanceAllocationStrategy, PoolingConfig};
 use crate::error::Result;
+use crate::module::Module;
 use crate::module::info::ModuleInfo;
 use crate::runtime::vmcontext::VMOffsets;
 use crate::types::FuncType;
@@ -70,7 +70,8 @@ impl TypeTable {
 
     fn set(&self, id: u32, ty: FuncType) {
         let (k, i) = TypeTable::locate(id);
-        let segment = self.segments[k].get_or_init(|| (0..1usize << k).map(|_| OnceLock::new()).collect());
+        let segment =
+            self.segments[k].get_or_init(|| (0..1usize << k).map(|_| OnceLock::new()).collect());
         let _ = segment[i].set(ty);
     }
 }
@@ -80,7 +81,9 @@ impl Engine {
     /// `allocation_strategy` names (on-demand by default).
     pub fn new(config: &Config) -> Result<Engine> {
         match &config.allocation_strategy {
-            InstanceAllocationStrategy::OnDemand => Engine::build(config, Box::new(OnDemandAllocator::new(config)), None),
+            InstanceAllocationStrategy::OnDemand => {
+                Engine::build(config, Box::new(OnDemandAllocator::new(config)), None)
+            }
             InstanceAllocationStrategy::Pooling(pool) => {
                 let allocator = Arc::new(PoolingAllocator::new(config, pool)?);
                 Engine::build(config, Box::new(SharedPool(allocator.clone())), Some(allocator))
@@ -94,10 +97,17 @@ impl Engine {
     /// it needs, and `MpkEnabled::Enable` on a host without memory protection
     /// keys is `ErrorKind::Unsupported`.
     pub fn new_pooling(config: &Config, pool: &PoolingConfig) -> Result<Engine> {
-        Engine::new(&Config { allocation_strategy: InstanceAllocationStrategy::Pooling(pool.clone()), ..config.clone() })
+        Engine::new(&Config {
+            allocation_strategy: InstanceAllocationStrategy::Pooling(pool.clone()),
+            ..config.clone()
+        })
     }
 
-    fn build(config: &Config, allocator: Box<dyn InstanceAllocator>, pooling: Option<Arc<PoolingAllocator>>) -> Result<Engine> {
+    fn build(
+        config: &Config,
+        allocator: Box<dyn InstanceAllocator>,
+        pooling: Option<Arc<PoolingAllocator>>,
+    ) -> Result<Engine> {
         crate::runtime::traps::init_traps();
         Ok(Engine(Arc::new(EngineInner {
             config: config.clone(),
@@ -193,8 +203,14 @@ impl Engine {
         let ty = self.func_type(id).clone();
         let isa = self.isa();
         let mut fctx = cranelift_frontend::FunctionBuilderContext::new();
-        let func = crate::compile::trampolines::host_stub(&ty, isa.default_call_conv(), isa.frontend_config(), &mut fctx);
-        let compiled = crate::compile::compile_function(isa, &mut cranelift_codegen::Context::new(), func)?;
+        let func = crate::compile::trampolines::host_stub(
+            &ty,
+            isa.default_call_conv(),
+            isa.frontend_config(),
+            &mut fctx,
+        );
+        let compiled =
+            crate::compile::compile_function(isa, &mut cranelift_codegen::Context::new(), func)?;
         let code = Arc::new(CodeMemory::new(vec![compiled])?);
         let addr = code.addr((2, 0)).expect("stub present");
         stubs.insert(id, code);

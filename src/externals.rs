@@ -7,9 +7,9 @@
 //! alive and borrowed.
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::func::{check_store, from_raw, to_raw, Func};
-use crate::module::info::EntityIndex;
+use crate::func::{Func, check_store, from_raw, to_raw};
 use crate::module::Module;
+use crate::module::info::EntityIndex;
 use crate::runtime::instance::{self, ImportRef, InstanceData, MemoryRef, TableRef};
 use crate::runtime::memory::LinearMemory;
 use crate::runtime::table::Table as TableData;
@@ -102,7 +102,10 @@ impl Memory {
     pub fn new<T>(store: &mut Store<T>, ty: MemoryType) -> Result<Memory> {
         let store = store.opaque();
         let mem = LinearMemory::new(&ty, store.engine.config())?;
-        let mut host = Box::new(HostMemory { def: VMMemoryDefinition { base: std::ptr::null_mut(), current_length: 0 }, mem });
+        let mut host = Box::new(HostMemory {
+            def: VMMemoryDefinition { base: std::ptr::null_mut(), current_length: 0 },
+            mem,
+        });
         let def: *mut VMMemoryDefinition = &mut host.def;
         // SAFETY: the definition lives in the same box as the memory, owned by the store.
         unsafe { host.mem.bind(def) };
@@ -150,9 +153,9 @@ impl Memory {
     pub fn grow<T>(&self, store: &mut Store<T>, delta: u64) -> Result<u64> {
         check_store(self.store_id, store.opaque_ref())?;
         // SAFETY: the store owns the memory object and is borrowed mutably.
-        unsafe { &mut *self.r.mem }
-            .grow(delta)
-            .ok_or_else(|| Error::new(ErrorKind::Resource, format!("memory cannot grow by {delta} pages")))
+        unsafe { &mut *self.r.mem }.grow(delta).ok_or_else(|| {
+            Error::new(ErrorKind::Resource, format!("memory cannot grow by {delta} pages"))
+        })
     }
 
     /// The memory's current type.
@@ -176,7 +179,11 @@ impl Global {
     pub fn new<T>(store: &mut Store<T>, ty: GlobalType, init: Val) -> Result<Global> {
         let store = store.opaque();
         if init.ty() != ty.content {
-            return Err(Error::invalid_argument(format!("initial value has type {}, expected {}", init.ty(), ty.content)));
+            return Err(Error::invalid_argument(format!(
+                "initial value has type {}, expected {}",
+                init.ty(),
+                ty.content
+            )));
         }
         let raw = to_raw(&init, store)?;
         let mut def = Box::new(VMGlobalDefinition { bytes: raw.u128().to_le_bytes() });
@@ -192,7 +199,11 @@ impl Global {
 
     /// The current value.
     pub fn get<T>(&self, store: &Store<T>) -> Val {
-        assert_eq!(self.store_id, store.opaque_ref().id, "global used with a store that does not own it");
+        assert_eq!(
+            self.store_id,
+            store.opaque_ref().id,
+            "global used with a store that does not own it"
+        );
         // SAFETY: the store owns the storage and is borrowed.
         let bytes = unsafe { self.def.as_ref().bytes };
         from_raw(ValRaw::from_u128(u128::from_le_bytes(bytes)), self.ty.content, self.store_id)
@@ -206,7 +217,11 @@ impl Global {
             return Err(Error::invalid_argument("cannot set an immutable global"));
         }
         if value.ty() != self.ty.content {
-            return Err(Error::invalid_argument(format!("value has type {}, expected {}", value.ty(), self.ty.content)));
+            return Err(Error::invalid_argument(format!(
+                "value has type {}, expected {}",
+                value.ty(),
+                self.ty.content
+            )));
         }
         let raw = to_raw(&value, store)?;
         // SAFETY: the store owns the storage and is borrowed mutably.
@@ -227,7 +242,11 @@ impl Table {
     pub fn new<T>(store: &mut Store<T>, ty: TableType, init: Val) -> Result<Table> {
         let store = store.opaque();
         if init.ty() != ty.element {
-            return Err(Error::invalid_argument(format!("initial value has type {}, expected {}", init.ty(), ty.element)));
+            return Err(Error::invalid_argument(format!(
+                "initial value has type {}, expected {}",
+                init.ty(),
+                ty.element
+            )));
         }
         let raw = to_raw(&init, store)?.u64() as usize;
         let mut host = Box::new(HostTable {
@@ -271,18 +290,23 @@ impl Table {
         let raw = to_raw(&value, store)?.u64() as usize;
         let t = self.data(store)?;
         if value.ty() != t.element_type() {
-            return Err(Error::invalid_argument(format!("value has type {}, expected {}", value.ty(), t.element_type())));
+            return Err(Error::invalid_argument(format!(
+                "value has type {}, expected {}",
+                value.ty(),
+                t.element_type()
+            )));
         }
-        t.set(index as usize, raw).ok_or_else(|| Error::invalid_argument(format!("table index {index} is out of bounds")))
+        t.set(index as usize, raw)
+            .ok_or_else(|| Error::invalid_argument(format!("table index {index} is out of bounds")))
     }
 
     /// Grows by `delta` elements set to `init`; returns the previous size.
     pub fn grow<T>(&self, store: &mut Store<T>, delta: u32, init: Val) -> Result<u32> {
         let store = store.opaque();
         let raw = to_raw(&init, store)?.u64() as usize;
-        self.data(store)?
-            .grow(delta, raw)
-            .ok_or_else(|| Error::new(ErrorKind::Resource, format!("table cannot grow by {delta} elements")))
+        self.data(store)?.grow(delta, raw).ok_or_else(|| {
+            Error::new(ErrorKind::Resource, format!("table cannot grow by {delta} elements"))
+        })
     }
 }
 
@@ -296,7 +320,9 @@ pub struct Instance {
 /// The extern export `name` of `instance`, as a handle of store `store_id`.
 pub(crate) fn export_of(instance: &InstanceData, store_id: u64, name: &str) -> Option<Extern> {
     Some(match instance.export_index(name)? {
-        EntityIndex::Func(f) => Extern::Func(Func { store_id, funcref: NonNull::new(instance.funcref(f))? }),
+        EntityIndex::Func(f) => {
+            Extern::Func(Func { store_id, funcref: NonNull::new(instance.funcref(f))? })
+        }
         EntityIndex::Memory(m) => Extern::Memory(Memory { store_id, r: instance.memory(m) }),
         EntityIndex::Table(t) => Extern::Table(Table { store_id, r: instance.table(t) }),
         EntityIndex::Global(g) => Extern::Global(Global {
@@ -312,11 +338,16 @@ impl Instance {
     /// order. A missing or mistyped import is an `ErrorKind::Link` error; a
     /// trap during initialization or in the start function is an
     /// `ErrorKind::Trap` error.
-    pub fn new<T: 'static>(store: &mut Store<T>, module: &Module, imports: &[Extern]) -> Result<Instance> {
+    pub fn new<T: 'static>(
+        store: &mut Store<T>,
+        module: &Module,
+        imports: &[Extern],
+    ) -> Result<Instance> {
         let instance = Instance::new_uninitialized(store.opaque(), module, imports)?;
         if let Some(start) = module.info().start {
             let data = instance.data(store.opaque_ref());
-            let funcref = NonNull::new(data.funcref(start)).expect("function references are never null");
+            let funcref =
+                NonNull::new(data.funcref(start)).expect("function references are never null");
             // The start function may be an imported host function: call it
             // like any function.
             Func { store_id: instance.store_id, funcref }.call(store, &[], &mut [])?;
@@ -325,7 +356,11 @@ impl Instance {
     }
 
     /// Everything of instantiation but the start function.
-    fn new_uninitialized(store: &mut StoreOpaque, module: &Module, imports: &[Extern]) -> Result<Instance> {
+    fn new_uninitialized(
+        store: &mut StoreOpaque,
+        module: &Module,
+        imports: &[Extern],
+    ) -> Result<Instance> {
         if !crate::Engine::same(module.engine(), &store.engine) {
             return Err(Error::invalid_argument("module belongs to another engine than the store"));
         }
@@ -401,4 +436,3 @@ impl Instance {
         self.data(store.opaque_ref()).module.clone()
     }
 }
-

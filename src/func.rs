@@ -7,15 +7,15 @@
 
 use crate::error::{Error, Result};
 use crate::externals::Extern;
-use crate::runtime::host::{HostContext, HOST_CONTEXT_MAGIC};
+use crate::runtime::host::{HOST_CONTEXT_MAGIC, HostContext};
 use crate::runtime::instance::InstanceData;
-use crate::runtime::vmcontext::{VMFuncRef, VMStoreContext, VMCTX_MAGIC, VMCTX_STORE_CONTEXT};
+use crate::runtime::vmcontext::{VMCTX_MAGIC, VMCTX_STORE_CONTEXT, VMFuncRef, VMStoreContext};
 use crate::store::{Store, StoreInner, StoreOpaque};
 use crate::trap::{Trap, TrapCode};
 use crate::types::{FuncType, ValType};
 use crate::values::{Val, ValRaw};
 use std::num::NonZeroUsize;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
 use std::sync::Arc;
 
@@ -107,9 +107,10 @@ pub(crate) fn from_raw(raw: ValRaw, ty: ValType, store_id: u64) -> Val {
         ValType::F32 => Val::F32(raw.u32()),
         ValType::F64 => Val::F64(raw.u64()),
         ValType::V128 => Val::V128(raw.u128()),
-        ValType::FuncRef => {
-            Val::FuncRef(NonNull::new(raw.u64() as usize as *mut VMFuncRef).map(|funcref| Func { store_id, funcref }))
-        }
+        ValType::FuncRef => Val::FuncRef(
+            NonNull::new(raw.u64() as usize as *mut VMFuncRef)
+                .map(|funcref| Func { store_id, funcref }),
+        ),
         ValType::ExternRef => Val::ExternRef(NonZeroUsize::new(raw.u64() as usize)),
     }
 }
@@ -124,7 +125,10 @@ fn check_args(ty: &FuncType, params: &[Val], results_len: usize) -> Result<()> {
     }
     for (i, (p, t)) in params.iter().zip(ty.params()).enumerate() {
         if p.ty() != *t {
-            return Err(Error::invalid_argument(format!("argument {i} has type {}, expected {t}", p.ty())));
+            return Err(Error::invalid_argument(format!(
+                "argument {i} has type {}, expected {t}",
+                p.ty()
+            )));
         }
     }
     if results_len != ty.results().len() {
@@ -139,7 +143,11 @@ fn check_args(ty: &FuncType, params: &[Val], results_len: usize) -> Result<()> {
 
 /// Calls the wasm function behind `funcref` with the raw values in `values`
 /// (arguments in, results out), catching traps.
-pub(crate) fn invoke_wasm(store: &mut StoreOpaque, funcref: *const VMFuncRef, values: &mut [ValRaw]) -> Result<(), Trap> {
+pub(crate) fn invoke_wasm(
+    store: &mut StoreOpaque,
+    funcref: *const VMFuncRef,
+    values: &mut [ValRaw],
+) -> Result<(), Trap> {
     // SAFETY: the funcref belongs to the live store `store`.
     let f = unsafe { *funcref };
     assert!(!f.array_call.is_null(), "escaping functions have an array-call trampoline");
@@ -171,7 +179,9 @@ pub(crate) fn invoke_wasm(store: &mut StoreOpaque, funcref: *const VMFuncRef, va
             Ok(())
         }
         Err(info) => Err(match info.code {
-            TrapCode::Host => store.pending_trap.take().unwrap_or_else(|| Trap::new(TrapCode::Host)),
+            TrapCode::Host => {
+                store.pending_trap.take().unwrap_or_else(|| Trap::new(TrapCode::Host))
+            }
             code => Trap::new(code).in_function(crate::runtime::traps::function_at(info.pc)),
         }),
     }
@@ -187,7 +197,11 @@ impl Func {
         Func::new_host::<T>(store.opaque(), ty, Arc::new(f))
     }
 
-    pub(crate) fn new_host<T: 'static>(store: &mut StoreOpaque, ty: FuncType, callback: Arc<HostFn<T>>) -> Result<Func> {
+    pub(crate) fn new_host<T: 'static>(
+        store: &mut StoreOpaque,
+        ty: FuncType,
+        callback: Arc<HostFn<T>>,
+    ) -> Result<Func> {
         if ty.params().iter().chain(ty.results()).any(|t| *t == ValType::V128) {
             return Err(Error::unsupported("v128 values are not supported yet"));
         }
@@ -214,7 +228,12 @@ impl Func {
     /// Calls the function. Three outcomes: an error (bad arguments: nothing
     /// ran), a trap (`ErrorKind::Trap`, with [`Error::trap`]), or the results
     /// written into `results`.
-    pub fn call<T: 'static>(&self, store: &mut Store<T>, params: &[Val], results: &mut [Val]) -> Result<()> {
+    pub fn call<T: 'static>(
+        &self,
+        store: &mut Store<T>,
+        params: &[Val],
+        results: &mut [Val],
+    ) -> Result<()> {
         check_store(self.store_id, store.opaque_ref())?;
         // The signature lives in the engine, which the store keeps alive and
         // never removes signatures from; a pointer avoids holding a borrow of
@@ -231,7 +250,11 @@ impl Func {
         if magic == HOST_CONTEXT_MAGIC {
             // SAFETY: the magic identifies a host context of this store.
             let ctx = unsafe { &*(f.vmctx as *const HostContext) };
-            let callback = ctx.callback.downcast_ref::<Arc<HostFn<T>>>().expect("host function of this store's type").clone();
+            let callback = ctx
+                .callback
+                .downcast_ref::<Arc<HostFn<T>>>()
+                .expect("host function of this store's type")
+                .clone();
             let caller = Caller { store: &mut store.inner, caller_vmctx: std::ptr::null_mut() };
             return run_host(&*callback, caller, params, results, ty).map_err(Error::from_trap);
         }
@@ -258,14 +281,23 @@ impl Func {
 }
 
 /// Runs a host closure and checks the kinds of its results.
-fn run_host<T>(callback: &HostFn<T>, caller: Caller<'_, T>, params: &[Val], results: &mut [Val], ty: &FuncType) -> Result<(), Trap> {
+fn run_host<T>(
+    callback: &HostFn<T>,
+    caller: Caller<'_, T>,
+    params: &[Val],
+    results: &mut [Val],
+    ty: &FuncType,
+) -> Result<(), Trap> {
     for (r, t) in results.iter_mut().zip(ty.results()) {
         *r = Val::default_for(*t);
     }
     callback(caller, params, results)?;
     for (r, t) in results.iter().zip(ty.results()) {
         if r.ty() != *t {
-            return Err(Trap::host(format!("host function returned a {} where its type says {t}", r.ty())));
+            return Err(Trap::host(format!(
+                "host function returned a {} where its type says {t}",
+                r.ty()
+            )));
         }
     }
     Ok(())
@@ -276,7 +308,12 @@ fn run_host<T>(callback: &HostFn<T>, caller: Caller<'_, T>, params: &[Val], resu
 /// # Safety
 /// Called only by a compiled host stub, with the function's live context, the
 /// calling instance's VMContext and an array of `len` value slots.
-unsafe extern "C" fn host_entry<T: 'static>(ctx: *mut HostContext, caller_vmctx: *mut u8, values: *mut u8, len: usize) -> u32 {
+unsafe extern "C" fn host_entry<T: 'static>(
+    ctx: *mut HostContext,
+    caller_vmctx: *mut u8,
+    values: *mut u8,
+    len: usize,
+) -> u32 {
     // SAFETY: per the contract; the caller's VMContext points at its store
     // context, whose `store` field is the `StoreInner<T>` owning this function.
     let (ctx, store) = unsafe {
@@ -287,8 +324,18 @@ unsafe extern "C" fn host_entry<T: 'static>(ctx: *mut HostContext, caller_vmctx:
     let values = unsafe { std::slice::from_raw_parts_mut(values as *mut ValRaw, len) };
     let store_id = store.opaque.id;
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let callback = ctx.callback.downcast_ref::<Arc<HostFn<T>>>().expect("host function of this store's type").clone();
-        let params: Vec<Val> = ctx.ty.params().iter().zip(values.iter()).map(|(t, raw)| from_raw(*raw, *t, store_id)).collect();
+        let callback = ctx
+            .callback
+            .downcast_ref::<Arc<HostFn<T>>>()
+            .expect("host function of this store's type")
+            .clone();
+        let params: Vec<Val> = ctx
+            .ty
+            .params()
+            .iter()
+            .zip(values.iter())
+            .map(|(t, raw)| from_raw(*raw, *t, store_id))
+            .collect();
         let mut results = vec![Val::I32(0); ctx.ty.results().len()];
         let caller = Caller { store: &mut *store, caller_vmctx };
         run_host(&*callback, caller, &params, &mut results, &ctx.ty)?;

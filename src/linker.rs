@@ -9,8 +9,8 @@ use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
 use crate::externals::{Extern, Instance};
 use crate::func::{Caller, Func, HostFn};
-use crate::module::info::ImportKind;
 use crate::module::Module;
+use crate::module::info::ImportKind;
 use crate::store::Store;
 use crate::trap::Trap;
 use crate::types::FuncType;
@@ -64,7 +64,12 @@ impl<T: 'static> Linker<T> {
     }
 
     /// Defines `module::name` as `item`; a later definition shadows an earlier one.
-    pub fn define(&mut self, module: &str, name: &str, item: impl Into<Extern>) -> Result<&mut Self> {
+    pub fn define(
+        &mut self,
+        module: &str,
+        name: &str,
+        item: impl Into<Extern>,
+    ) -> Result<&mut Self> {
         self.defs.insert((module.to_string(), name.to_string()), Definition::Extern(item.into()));
         Ok(self)
     }
@@ -77,12 +82,18 @@ impl<T: 'static> Linker<T> {
         ty: FuncType,
         f: impl Fn(Caller<'_, T>, &[Val], &mut [Val]) -> Result<(), Trap> + Send + Sync + 'static,
     ) -> Result<&mut Self> {
-        self.defs.insert((module.to_string(), name.to_string()), Definition::HostFunc(ty, Arc::new(f)));
+        self.defs
+            .insert((module.to_string(), name.to_string()), Definition::HostFunc(ty, Arc::new(f)));
         Ok(self)
     }
 
     /// Defines every export of `instance` under `module_name`.
-    pub fn instance(&mut self, store: &mut Store<T>, module_name: &str, instance: Instance) -> Result<&mut Self> {
+    pub fn instance(
+        &mut self,
+        store: &mut Store<T>,
+        module_name: &str,
+        instance: Instance,
+    ) -> Result<&mut Self> {
         for (name, item) in instance.exports(store) {
             self.define(module_name, &name, item)?;
         }
@@ -103,15 +114,25 @@ impl<T: 'static> Linker<T> {
         let info = module.info();
         let mut defs = Vec::with_capacity(info.imports.len());
         for import in &info.imports {
-            let def = self.defs.get(&(import.module.clone(), import.name.clone())).ok_or_else(|| {
-                Error::new(ErrorKind::Link, format!("unknown import: `{}::{}` has not been defined", import.module, import.name))
-            })?;
+            let def =
+                self.defs.get(&(import.module.clone(), import.name.clone())).ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Link,
+                        format!(
+                            "unknown import: `{}::{}` has not been defined",
+                            import.module, import.name
+                        ),
+                    )
+                })?;
             if let (Definition::HostFunc(have, _), ImportKind::Func(t)) = (def, &import.kind) {
                 let want = &info.types[*t as usize];
                 if have != want {
                     return Err(Error::new(
                         ErrorKind::Link,
-                        format!("incompatible import type for `{}::{}`: expected {want}, found {have}", import.module, import.name),
+                        format!(
+                            "incompatible import type for `{}::{}`: expected {want}, found {have}",
+                            import.module, import.name
+                        ),
                     ));
                 }
             }
@@ -138,7 +159,9 @@ impl<T: 'static> InstancePre<T> {
         for def in &self.defs {
             imports.push(match def {
                 Definition::Extern(e) => *e,
-                Definition::HostFunc(ty, f) => Extern::Func(Func::new_host::<T>(store.opaque(), ty.clone(), f.clone())?),
+                Definition::HostFunc(ty, f) => {
+                    Extern::Func(Func::new_host::<T>(store.opaque(), ty.clone(), f.clone())?)
+                }
             });
         }
         Instance::new(store, &self.module, &imports)

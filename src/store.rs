@@ -14,7 +14,9 @@ use crate::runtime::host::HostContext;
 use crate::runtime::instance::InstanceData;
 use crate::runtime::memory::LinearMemory;
 use crate::runtime::table::Table;
-use crate::runtime::vmcontext::{VMGlobalDefinition, VMMemoryDefinition, VMStoreContext, VMTableDefinition};
+use crate::runtime::vmcontext::{
+    VMGlobalDefinition, VMMemoryDefinition, VMStoreContext, VMTableDefinition,
+};
 use crate::trap::Trap;
 use std::any::Any;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -143,7 +145,9 @@ impl<T> Store<T> {
 
     fn check_fuel(&self) -> Result<()> {
         if !self.engine().config().consume_fuel {
-            return Err(Error::unsupported("fuel is not enabled: set consume_fuel in the engine configuration"));
+            return Err(Error::unsupported(
+                "fuel is not enabled: set consume_fuel in the engine configuration",
+            ));
         }
         Ok(())
     }

@@ -6,7 +6,7 @@
 //! enters wasm, with no `Val` conversion and no per-call type check.
 
 use crate::error::{Error, Result};
-use crate::func::{check_store, Func};
+use crate::func::{Func, check_store};
 use crate::store::Store;
 use crate::types::ValType;
 use crate::values::{Val, ValRaw};
@@ -125,7 +125,10 @@ impl<P, R> Copy for TypedFunc<P, R> {}
 impl Func {
     /// This function with a checked signature, for fast calls. An
     /// `InvalidArgument` error when the signature is not `P -> R`.
-    pub fn typed<P: WasmList, R: WasmList>(&self, store: &Store<impl Sized>) -> Result<TypedFunc<P, R>> {
+    pub fn typed<P: WasmList, R: WasmList>(
+        &self,
+        store: &Store<impl Sized>,
+    ) -> Result<TypedFunc<P, R>> {
         check_store(self.store_id, store.opaque_ref())?;
         let ty = self.ty(store);
         if ty.params() != P::types().as_slice() || ty.results() != R::types().as_slice() {
@@ -148,10 +151,17 @@ impl<P: WasmList, R: WasmList> TypedFunc<P, R> {
         let f = unsafe { *self.func.funcref.as_ptr() };
         if f.array_call.is_null() {
             // A host function: take the general path.
-            let args: Vec<Val> = P::types().iter().zip(&bits).map(|(t, b)| crate::func::from_raw(ValRaw::from_u128(*b), *t, 0)).collect();
+            let args: Vec<Val> = P::types()
+                .iter()
+                .zip(&bits)
+                .map(|(t, b)| crate::func::from_raw(ValRaw::from_u128(*b), *t, 0))
+                .collect();
             let mut results = vec![Val::I32(0); R::LEN];
             self.func.call(store, &args, &mut results)?;
-            let raws: Vec<u128> = results.iter().map(|v| crate::func::to_raw(v, store.opaque_ref()).map(|r| r.u128())).collect::<Result<_>>()?;
+            let raws: Vec<u128> = results
+                .iter()
+                .map(|v| crate::func::to_raw(v, store.opaque_ref()).map(|r| r.u128()))
+                .collect::<Result<_>>()?;
             return Ok(R::load(&raws));
         }
         let mut values = [ValRaw::default(); 4];
@@ -159,7 +169,8 @@ impl<P: WasmList, R: WasmList> TypedFunc<P, R> {
             *v = ValRaw::from_u128(b);
         }
         let n = P::LEN.max(R::LEN);
-        crate::func::invoke_wasm(store.opaque(), self.func.funcref.as_ptr(), &mut values[..n]).map_err(Error::from_trap)?;
+        crate::func::invoke_wasm(store.opaque(), self.func.funcref.as_ptr(), &mut values[..n])
+            .map_err(Error::from_trap)?;
         let out: [u128; 4] = std::array::from_fn(|i| values[i].u128());
         Ok(R::load(&out))
     }

@@ -45,12 +45,14 @@ impl ValType {
             return None;
         }
         match r.heap_type() {
-            wasmparser::HeapType::Abstract { shared: false, ty: wasmparser::AbstractHeapType::Func } => {
-                Some(ValType::FuncRef)
-            }
-            wasmparser::HeapType::Abstract { shared: false, ty: wasmparser::AbstractHeapType::Extern } => {
-                Some(ValType::ExternRef)
-            }
+            wasmparser::HeapType::Abstract {
+                shared: false,
+                ty: wasmparser::AbstractHeapType::Func,
+            } => Some(ValType::FuncRef),
+            wasmparser::HeapType::Abstract {
+                shared: false,
+                ty: wasmparser::AbstractHeapType::Extern,
+            } => Some(ValType::ExternRef),
             _ => None,
         }
     }
@@ -102,7 +104,8 @@ impl FuncType {
 
 impl fmt::Display for FuncType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let list = |tys: &[ValType]| tys.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" ");
+        let list =
+            |tys: &[ValType]| tys.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" ");
         write!(f, "(func (param {}) (result {}))", list(self.params()), list(self.results()))
     }
 }
@@ -143,7 +146,12 @@ pub const WASM32_MAX_PAGES: u64 = 65536;
 
 /// Whether limits `(min, max)` of an import candidate satisfy the declared
 /// limits `(want_min, want_max)`.
-pub(crate) fn limits_match(min: u64, max: Option<u64>, want_min: u64, want_max: Option<u64>) -> bool {
+pub(crate) fn limits_match(
+    min: u64,
+    max: Option<u64>,
+    want_min: u64,
+    want_max: Option<u64>,
+) -> bool {
     min >= want_min
         && match (max, want_max) {
             (_, None) => true,

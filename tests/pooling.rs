@@ -64,7 +64,10 @@ fn assert_pristine(store: &mut Store<()>, instance: Instance) {
     let data = mem.data(store).unwrap();
     assert_eq!(data.len(), 65536, "memory is back at its minimum");
     assert_eq!(&data[100..108], b"pristine");
-    assert!(data[..100].iter().chain(&data[108..]).all(|b| *b == 0), "no byte of the previous instance survives");
+    assert!(
+        data[..100].iter().chain(&data[108..]).all(|b| *b == 0),
+        "no byte of the previous instance survives"
+    );
     assert_eq!(instance.get_global(store, "g").unwrap().get(store), Val::I32(7));
     let t = instance.get_table(store, "t").unwrap();
     assert!(matches!(t.get(store, 1), Some(Val::FuncRef(Some(_)))));
@@ -80,7 +83,10 @@ fn memory_written_everywhere_reads_back_as_zeros_on_reuse() {
             let (mut store, instance) = instantiate(&engine, &m);
             assert_pristine(&mut store, instance);
             call(&mut store, instance, "scribble", &[]).unwrap();
-            assert_eq!(call(&mut store, instance, "peek", &[Val::I32(100)]).unwrap(), vec![Val::I32(255)]);
+            assert_eq!(
+                call(&mut store, instance, "peek", &[Val::I32(100)]).unwrap(),
+                vec![Val::I32(255)]
+            );
         }
         let metrics = engine.pool_metrics().unwrap();
         assert_eq!(metrics.core_instances, 0);
@@ -91,7 +97,11 @@ fn memory_written_everywhere_reads_back_as_zeros_on_reuse() {
 
 #[test]
 fn keep_resident_bytes_are_restored_by_hand() {
-    let p = PoolingConfig { linear_memory_keep_resident: 1 << 20, table_keep_resident: 1 << 16, ..pool(1) };
+    let p = PoolingConfig {
+        linear_memory_keep_resident: 1 << 20,
+        table_keep_resident: 1 << 16,
+        ..pool(1)
+    };
     let engine = engine_with(&p, &Config::default());
     let m = module(&engine, SCRIBBLE);
     for _ in 0..5 {
@@ -108,7 +118,10 @@ fn keep_resident_bytes_are_restored_by_hand() {
 fn switching_a_slot_between_a_module_with_an_image_and_one_without() {
     let engine = engine(1);
     let with_image = module(&engine, SCRIBBLE);
-    let plain = module(&engine, r#"(module (memory (export "mem") 1) (func (export "peek") (param i32) (result i32) (i32.load8_u (local.get 0))))"#);
+    let plain = module(
+        &engine,
+        r#"(module (memory (export "mem") 1) (func (export "peek") (param i32) (result i32) (i32.load8_u (local.get 0))))"#,
+    );
     for _ in 0..3 {
         let (mut store, instance) = instantiate(&engine, &with_image);
         assert_pristine(&mut store, instance);
@@ -116,7 +129,10 @@ fn switching_a_slot_between_a_module_with_an_image_and_one_without() {
         drop(store);
         let (mut store, instance) = instantiate(&engine, &plain);
         let mem = instance.get_memory(&mut store, "mem").unwrap();
-        assert!(mem.data(&store).unwrap().iter().all(|b| *b == 0), "the image does not leak into another module");
+        assert!(
+            mem.data(&store).unwrap().iter().all(|b| *b == 0),
+            "the image does not leak into another module"
+        );
         mem.data_mut(&mut store).unwrap().fill(9);
     }
 }
@@ -157,7 +173,11 @@ fn lazily_materialized_table_elements_do_not_survive_into_the_next_instance() {
             assert_eq!(call(&mut store, instance, "call", &[Val::I32(0)]).unwrap(), [Val::I32(22)]);
             for i in [2, 600, 999] {
                 let trap = call(&mut store, instance, "call", &[Val::I32(i)]).unwrap_err();
-                assert_eq!(trap.trap().map(|t| t.code()), Some(TrapCode::IndirectCallToNull), "keep {keep}, round {round}, element {i}: {trap}");
+                assert_eq!(
+                    trap.trap().map(|t| t.code()),
+                    Some(TrapCode::IndirectCallToNull),
+                    "keep {keep}, round {round}, element {i}: {trap}"
+                );
             }
         }
         let m = engine.pool_metrics().unwrap();
@@ -228,7 +248,13 @@ fn every_total_limit_is_reported_and_freeing_makes_room() {
         let mut store = Store::new(&engine, ());
         let err = Linker::new(&engine).instantiate(&mut store, &m).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::PoolExhausted, "{}", err.message());
-        assert!(err.message().contains(kind) && err.message().contains(knob) && err.message().contains('2'), "{}", err.message());
+        assert!(
+            err.message().contains(kind)
+                && err.message().contains(knob)
+                && err.message().contains('2'),
+            "{}",
+            err.message()
+        );
         drop(a);
         let (mut s, i) = instantiate(&engine, &m);
         assert_pristine(&mut s, i);
@@ -241,11 +267,31 @@ fn every_total_limit_is_reported_and_freeing_makes_room() {
 #[test]
 fn every_per_module_limit_is_reported_at_compile_time() {
     let cases = [
-        (PoolingConfig { max_memories_per_module: 1, ..pool(4) }, "(module (memory 1) (memory 1))", "max_memories_per_module"),
-        (PoolingConfig { max_tables_per_module: 1, ..pool(4) }, "(module (table 1 funcref) (table 1 funcref))", "max_tables_per_module"),
-        (PoolingConfig { max_memory_size: 65536, ..pool(4) }, "(module (memory 2))", "max_memory_size"),
-        (PoolingConfig { table_elements: 10, ..pool(4) }, "(module (table 11 funcref))", "table_elements"),
-        (PoolingConfig { max_core_instance_size: 64, ..pool(4) }, "(module (global i32 (i32.const 0)) (func))", "max_core_instance_size"),
+        (
+            PoolingConfig { max_memories_per_module: 1, ..pool(4) },
+            "(module (memory 1) (memory 1))",
+            "max_memories_per_module",
+        ),
+        (
+            PoolingConfig { max_tables_per_module: 1, ..pool(4) },
+            "(module (table 1 funcref) (table 1 funcref))",
+            "max_tables_per_module",
+        ),
+        (
+            PoolingConfig { max_memory_size: 65536, ..pool(4) },
+            "(module (memory 2))",
+            "max_memory_size",
+        ),
+        (
+            PoolingConfig { table_elements: 10, ..pool(4) },
+            "(module (table 11 funcref))",
+            "table_elements",
+        ),
+        (
+            PoolingConfig { max_core_instance_size: 64, ..pool(4) },
+            "(module (global i32 (i32.const 0)) (func))",
+            "max_core_instance_size",
+        ),
     ];
     for (p, wat, knob) in cases {
         let engine = engine_with(&p, &Config::default());
@@ -281,8 +327,14 @@ fn the_same_module_gets_its_slot_back_without_remapping_its_image() {
 fn warm_slots_never_exceed_the_budget_and_zero_means_peak_concurrency() {
     let p = PoolingConfig { max_unused_warm_slots: 0, ..pool(8) };
     let engine = engine_with(&p, &Config::default());
-    let modules: Vec<Module> =
-        (0..4).map(|i| module(&engine, &format!(r#"(module (memory (export "mem") 1) (global i32 (i32.const {i})))"#))).collect();
+    let modules: Vec<Module> = (0..4)
+        .map(|i| {
+            module(
+                &engine,
+                &format!(r#"(module (memory (export "mem") 1) (global i32 (i32.const {i})))"#),
+            )
+        })
+        .collect();
     let mut slots = std::collections::HashSet::new();
     for round in 0..20 {
         let (mut sa, ia) = instantiate(&engine, &modules[round % 4]);
@@ -295,7 +347,9 @@ fn warm_slots_never_exceed_the_budget_and_zero_means_peak_concurrency() {
     assert_eq!(slots.len(), 2, "distinct slots ever used equal the peak of 2 live instances");
     let p = PoolingConfig { max_unused_warm_slots: 2, ..pool(8) };
     let engine = engine_with(&p, &Config::default());
-    let modules: Vec<Module> = (0..4).map(|i| module(&engine, &format!("(module (memory 1) (global i32 (i32.const {i})))"))).collect();
+    let modules: Vec<Module> = (0..4)
+        .map(|i| module(&engine, &format!("(module (memory 1) (global i32 (i32.const {i})))")))
+        .collect();
     let live: Vec<_> = modules.iter().map(|m| instantiate(&engine, m)).collect();
     drop(live);
     let metrics = engine.pool_metrics().unwrap();
@@ -306,7 +360,10 @@ fn warm_slots_never_exceed_the_budget_and_zero_means_peak_concurrency() {
 fn decommits_are_batched_and_flushed_before_exhaustion() {
     let p = PoolingConfig { decommit_batch_size: 3, total_memories: 1, ..pool(4) };
     let engine = engine_with(&p, &Config::default());
-    let m = module(&engine, r#"(module (memory 1) (func (export "w") (i32.store (i32.const 0) (i32.const 1))))"#);
+    let m = module(
+        &engine,
+        r#"(module (memory 1) (func (export "w") (i32.store (i32.const 0) (i32.const 1))))"#,
+    );
     let (mut store, instance) = instantiate(&engine, &m);
     call(&mut store, instance, "w", &[]).unwrap();
     drop(store);
@@ -320,7 +377,10 @@ fn decommits_are_batched_and_flushed_before_exhaustion() {
     // With room in the pool, the batch is flushed once N resets are queued.
     let p = PoolingConfig { decommit_batch_size: 3, ..pool(8) };
     let engine = engine_with(&p, &Config::default());
-    let m = module(&engine, r#"(module (memory 1) (func (export "w") (i32.store (i32.const 0) (i32.const 1))))"#);
+    let m = module(
+        &engine,
+        r#"(module (memory 1) (func (export "w") (i32.store (i32.const 0) (i32.const 1))))"#,
+    );
     let stores: Vec<_> = (0..3)
         .map(|_| {
             let (mut store, instance) = instantiate(&engine, &m);
@@ -350,7 +410,11 @@ fn keep_resident_reuse_takes_no_page_faults() {
     let wat = r#"(module (memory 2) (data (i32.const 0) "image")
         (func (export "w") (i32.store (i32.const 70000) (i32.const 1)) (i32.store (i32.const 8) (i32.const 2))))"#;
     let faults_per_100 = |keep: usize| {
-        let p = PoolingConfig { linear_memory_keep_resident: keep, table_keep_resident: keep, ..pool(2) };
+        let p = PoolingConfig {
+            linear_memory_keep_resident: keep,
+            table_keep_resident: keep,
+            ..pool(2)
+        };
         let engine = engine_with(&p, &Config::default());
         let m = module(&engine, wat);
         let pre = Linker::<()>::new(&engine).instantiate_pre(&m).unwrap();
@@ -370,12 +434,18 @@ fn keep_resident_reuse_takes_no_page_faults() {
     let resident = faults_per_100(1 << 20);
     let decommitted = faults_per_100(0);
     assert!(resident <= 2, "keep-resident took {resident} faults in 100 steady-state iterations");
-    assert!(decommitted >= 100, "without keep-resident each iteration faults its pages back ({decommitted})");
+    assert!(
+        decommitted >= 100,
+        "without keep-resident each iteration faults its pages back ({decommitted})"
+    );
 }
 
 #[test]
 fn the_allocation_strategy_is_an_engine_knob() {
-    let config = Config { allocation_strategy: InstanceAllocationStrategy::Pooling(pool(2)), ..Config::default() };
+    let config = Config {
+        allocation_strategy: InstanceAllocationStrategy::Pooling(pool(2)),
+        ..Config::default()
+    };
     let engine = Engine::new(&config).unwrap();
     assert!(engine.is_pooling());
     assert!(!Engine::new(&Config::default()).unwrap().is_pooling());
@@ -416,9 +486,19 @@ fn threads_share_one_pooled_engine() {
                     let instance = pre.instantiate(&mut store).unwrap();
                     let mem = instance.get_memory(&mut store, "mem").unwrap();
                     let data = mem.data(&store).unwrap();
-                    assert!(data[8..16].iter().chain(&data[40000..40008]).all(|b| *b == 0), "another instance's data leaked");
-                    assert_eq!(instance.get_global(&mut store, "g").unwrap().get(&store), Val::I64(0));
-                    let stamp = instance.get_func(&mut store, "stamp").unwrap().typed::<i64, ()>(&store).unwrap();
+                    assert!(
+                        data[8..16].iter().chain(&data[40000..40008]).all(|b| *b == 0),
+                        "another instance's data leaked"
+                    );
+                    assert_eq!(
+                        instance.get_global(&mut store, "g").unwrap().get(&store),
+                        Val::I64(0)
+                    );
+                    let stamp = instance
+                        .get_func(&mut store, "stamp")
+                        .unwrap()
+                        .typed::<i64, ()>(&store)
+                        .unwrap();
                     stamp.call(&mut store, (t << 32) | (i + 1)).unwrap();
                 }
             });

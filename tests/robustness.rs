@@ -28,10 +28,11 @@ impl Rng {
 #[test]
 fn mangled_modules_are_errors_never_crashes() {
     let engine = Engine::new(&Config::default()).unwrap();
-    let seeds: Vec<Vec<u8>> = ["inst-empty", "inst-globals", "exec-fib", "exec-interp", "exec-memops", "exec-crc32"]
-        .iter()
-        .map(|n| workload(n))
-        .collect();
+    let seeds: Vec<Vec<u8>> =
+        ["inst-empty", "inst-globals", "exec-fib", "exec-interp", "exec-memops", "exec-crc32"]
+            .iter()
+            .map(|n| workload(n))
+            .collect();
     let mut tried = 0;
     let mut accepted = 0;
     let mut check = |bytes: &[u8]| {
@@ -86,8 +87,10 @@ fn stack_overflow_traps_while_another_thread_computes() {
         let trapper = s.spawn(|| {
             let mut store = Store::new(&engine, ());
             let instance = Linker::new(&engine).instantiate(&mut store, &module).unwrap();
-            let down = instance.get_func(&mut store, "down").unwrap().typed::<i64, i64>(&store).unwrap();
-            let fib = instance.get_func(&mut store, "fib").unwrap().typed::<i64, i64>(&store).unwrap();
+            let down =
+                instance.get_func(&mut store, "down").unwrap().typed::<i64, i64>(&store).unwrap();
+            let fib =
+                instance.get_func(&mut store, "fib").unwrap().typed::<i64, i64>(&store).unwrap();
             for _ in 0..200 {
                 let err = down.call(&mut store, 1).unwrap_err();
                 assert_eq!(err.trap().unwrap().code(), TrapCode::StackOverflow);
@@ -97,7 +100,8 @@ fn stack_overflow_traps_while_another_thread_computes() {
         let computer = s.spawn(|| {
             let mut store = Store::new(&engine, ());
             let instance = Linker::new(&engine).instantiate(&mut store, &module).unwrap();
-            let fib = instance.get_func(&mut store, "fib").unwrap().typed::<i64, i64>(&store).unwrap();
+            let fib =
+                instance.get_func(&mut store, "fib").unwrap().typed::<i64, i64>(&store).unwrap();
             for _ in 0..20 {
                 assert_eq!(fib.call(&mut store, 25).unwrap(), 75025);
             }
@@ -125,7 +129,10 @@ fn sigsegv_child() -> ! {
         assert_eq!(libc::sigaction(libc::SIGSEGV, &action, std::ptr::null_mut()), 0);
     }
     let engine = Engine::new(&Config::default()).unwrap();
-    let wasm = wat::parse_str(r#"(module (memory 1) (func (export "oob") (result i32) (i32.load (i32.const 70000))))"#).unwrap();
+    let wasm = wat::parse_str(
+        r#"(module (memory 1) (func (export "oob") (result i32) (i32.load (i32.const 70000))))"#,
+    )
+    .unwrap();
     let module = Module::new(&engine, &wasm).unwrap();
     let mut store = Store::new(&engine, ());
     let instance = Linker::new(&engine).instantiate(&mut store, &module).unwrap();
@@ -148,5 +155,9 @@ fn a_fault_outside_wasm_reaches_the_hosts_own_handler() {
         .env(CHILD_ENV, "1")
         .status()
         .unwrap();
-    assert_eq!(status.code(), Some(42), "the host's SIGSEGV handler ran and exited with 42: {status:?}");
+    assert_eq!(
+        status.code(),
+        Some(42),
+        "the host's SIGSEGV handler ran and exited with 42: {status:?}"
+    );
 }

@@ -44,8 +44,14 @@ fn arithmetic_and_control_flow() {
               (block (block (block (br_table 0 1 2 (local.get 0))) (return (i32.const 10))) (return (i32.const 11)))
               i32.const 12))"#,
     );
-    assert_eq!(call(&mut s, i, "fac", &[Val::I64(20)]).unwrap(), vec![Val::I64(2432902008176640000)]);
-    assert_eq!(call(&mut s, i, "swap", &[Val::I32(1), Val::I32(2)]).unwrap(), vec![Val::I32(2), Val::I32(1)]);
+    assert_eq!(
+        call(&mut s, i, "fac", &[Val::I64(20)]).unwrap(),
+        vec![Val::I64(2432902008176640000)]
+    );
+    assert_eq!(
+        call(&mut s, i, "swap", &[Val::I32(1), Val::I32(2)]).unwrap(),
+        vec![Val::I32(2), Val::I32(1)]
+    );
     assert_eq!(call(&mut s, i, "sum", &[Val::I32(100)]).unwrap(), vec![Val::I32(5050)]);
     for (arg, want) in [(0, 10), (1, 11), (2, 12), (99, 12)] {
         assert_eq!(call(&mut s, i, "pick", &[Val::I32(arg)]).unwrap(), vec![Val::I32(want)]);
@@ -64,10 +70,17 @@ fn traps_come_back_as_values_and_the_store_stays_usable() {
     );
     for _ in 0..3 {
         let err = call(&mut s, i, "unreachable", &[]).unwrap_err();
-        assert_eq!(err.trap().unwrap().function_index(), Some(0), "the address map names the function");
+        assert_eq!(
+            err.trap().unwrap().function_index(),
+            Some(0),
+            "the address map names the function"
+        );
         assert_eq!(trap_code(call(&mut s, i, "unreachable", &[])), TrapCode::Unreachable);
         assert_eq!(trap_code(call(&mut s, i, "oob", &[])), TrapCode::MemoryOutOfBounds);
-        assert_eq!(trap_code(call(&mut s, i, "div", &[Val::I32(0)])), TrapCode::IntegerDivisionByZero);
+        assert_eq!(
+            trap_code(call(&mut s, i, "div", &[Val::I32(0)])),
+            TrapCode::IntegerDivisionByZero
+        );
         assert_eq!(trap_code(call(&mut s, i, "rec", &[])), TrapCode::StackOverflow);
         assert_eq!(call(&mut s, i, "ok", &[]).unwrap(), vec![Val::I32(7)]);
     }
@@ -78,15 +91,20 @@ fn host_functions_receive_arguments_and_can_trap() {
     let engine = Engine::new(&Config::default()).unwrap();
     let mut linker = Linker::<Vec<i64>>::new(&engine);
     linker
-        .func_new("env", "log", FuncType::new([ValType::I64], [ValType::I64]), |mut caller, args, results| {
-            let Val::I64(x) = args[0] else { unreachable!() };
-            caller.data_mut().push(x);
-            if x < 0 {
-                return Err(Trap::host("negative"));
-            }
-            results[0] = Val::I64(x * 2);
-            Ok(())
-        })
+        .func_new(
+            "env",
+            "log",
+            FuncType::new([ValType::I64], [ValType::I64]),
+            |mut caller, args, results| {
+                let Val::I64(x) = args[0] else { unreachable!() };
+                caller.data_mut().push(x);
+                if x < 0 {
+                    return Err(Trap::host("negative"));
+                }
+                results[0] = Val::I64(x * 2);
+                Ok(())
+            },
+        )
         .unwrap();
     let wasm = wat::parse_str(
         r#"(module (import "env" "log" (func $log (param i64) (result i64)))

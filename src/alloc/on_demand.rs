@@ -27,7 +27,10 @@ impl InstanceAllocator for OnDemandAllocator {
             .iter()
             .map(|ty| LinearMemory::new(ty, &self.config))
             .collect::<Result<Vec<_>>>()?;
-        let tables = info.tables[info.num_imported_tables as usize..].iter().map(Table::new_unmaterialized).collect();
+        let tables = info.tables[info.num_imported_tables as usize..]
+            .iter()
+            .map(Table::new_unmaterialized)
+            .collect();
         let images_installed = vec![false; memories.len()];
         Ok(InstanceResources {
             vmctx: VmctxMemory::new(module.offsets().size() as usize),

@@ -7,7 +7,7 @@
 
 use crate::capi::error::wasmpool_error;
 use crate::error::{Error, Result};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// Runs a fallible body and converts its outcome into the C convention: NULL on
 /// success, an owned error object on failure or panic.
@@ -95,7 +95,11 @@ pub(crate) unsafe fn slice_arg<'a, T>(ptr: *const T, len: usize, name: &str) -> 
 /// # Safety
 /// A non-NULL `ptr` must point to `len` elements writable for the whole call
 /// and not accessed through another pointer meanwhile.
-pub(crate) unsafe fn slice_arg_mut<'a, T>(ptr: *mut T, len: usize, name: &str) -> Result<&'a mut [T]> {
+pub(crate) unsafe fn slice_arg_mut<'a, T>(
+    ptr: *mut T,
+    len: usize,
+    name: &str,
+) -> Result<&'a mut [T]> {
     if len == 0 {
         return Ok(&mut []);
     }

@@ -33,7 +33,9 @@ fn update(config: *mut wasmpool_config_t, set: impl FnOnce(&mut Config)) {
 /// only if memory is exhausted.
 #[unsafe(no_mangle)]
 pub extern "C" fn wasmpool_config_new() -> *mut wasmpool_config_t {
-    ffi_value(std::ptr::null_mut(), || Box::into_raw(Box::new(wasmpool_config { config: Config::default() })))
+    ffi_value(std::ptr::null_mut(), || {
+        Box::into_raw(Box::new(wasmpool_config { config: Config::default() }))
+    })
 }
 
 /// Frees an engine configuration. Takes ownership; NULL does nothing. Engines
@@ -50,21 +52,30 @@ pub extern "C" fn wasmpool_config_delete(config: *mut wasmpool_config_t) {
 /// need no bounds checks; a smaller reservation makes the compiler emit them.
 /// A NULL `config` is ignored.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_config_set_memory_reservation(config: *mut wasmpool_config_t, bytes: u64) {
+pub extern "C" fn wasmpool_config_set_memory_reservation(
+    config: *mut wasmpool_config_t,
+    bytes: u64,
+) {
     update(config, |c| c.memory_reservation = bytes);
 }
 
 /// Sets the bytes of inaccessible guard region after each linear memory
 /// (default 32 MiB). A NULL `config` is ignored.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_config_set_memory_guard_size(config: *mut wasmpool_config_t, bytes: u64) {
+pub extern "C" fn wasmpool_config_set_memory_guard_size(
+    config: *mut wasmpool_config_t,
+    bytes: u64,
+) {
     update(config, |c| c.memory_guard_size = bytes);
 }
 
 /// Sets whether a guard region also precedes each linear memory (default
 /// true). A NULL `config` is ignored.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_config_set_guard_before_linear_memory(config: *mut wasmpool_config_t, enable: bool) {
+pub extern "C" fn wasmpool_config_set_guard_before_linear_memory(
+    config: *mut wasmpool_config_t,
+    enable: bool,
+) {
     update(config, |c| c.guard_before_linear_memory = enable);
 }
 
@@ -72,7 +83,10 @@ pub extern "C" fn wasmpool_config_set_guard_before_linear_memory(config: *mut wa
 /// instantiation maps them instead of copying (default true). A NULL `config`
 /// is ignored.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_config_set_memory_init_cow(config: *mut wasmpool_config_t, enable: bool) {
+pub extern "C" fn wasmpool_config_set_memory_init_cow(
+    config: *mut wasmpool_config_t,
+    enable: bool,
+) {
     update(config, |c| c.memory_init_cow = enable);
 }
 
@@ -93,21 +107,30 @@ pub extern "C" fn wasmpool_config_set_consume_fuel(config: *mut wasmpool_config_
 /// Sets whether execution checks an epoch deadline (default false). A NULL
 /// `config` is ignored.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_config_set_epoch_interruption(config: *mut wasmpool_config_t, enable: bool) {
+pub extern "C" fn wasmpool_config_set_epoch_interruption(
+    config: *mut wasmpool_config_t,
+    enable: bool,
+) {
     update(config, |c| c.epoch_interruption = enable);
 }
 
 /// Sets whether the functions of a module compile in parallel across cores
 /// (default true). A NULL `config` is ignored.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_config_set_parallel_compilation(config: *mut wasmpool_config_t, enable: bool) {
+pub extern "C" fn wasmpool_config_set_parallel_compilation(
+    config: *mut wasmpool_config_t,
+    enable: bool,
+) {
     update(config, |c| c.parallel_compilation = enable);
 }
 
 /// Sets whether modules may define and import more than one memory (the
 /// multi-memory proposal; default true). A NULL `config` is ignored.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_config_set_wasm_multi_memory(config: *mut wasmpool_config_t, enable: bool) {
+pub extern "C" fn wasmpool_config_set_wasm_multi_memory(
+    config: *mut wasmpool_config_t,
+    enable: bool,
+) {
     update(config, |c| c.wasm_multi_memory = enable);
 }
 

@@ -73,7 +73,10 @@ fn config_of(config: *const wasmpool_config_t) -> Config {
 /// `wasmpool_engine_delete`). A NULL `out` is `WASMPOOL_ERROR_INVALID_ARGUMENT`.
 /// Thread-safe.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_engine_new(config: *const wasmpool_config_t, out: *mut *mut wasmpool_engine_t) -> *mut wasmpool_error_t {
+pub extern "C" fn wasmpool_engine_new(
+    config: *const wasmpool_config_t,
+    out: *mut *mut wasmpool_engine_t,
+) -> *mut wasmpool_error_t {
     ffi_result(|| {
         // SAFETY: a non-NULL `out` is writable.
         let out = unsafe { out_arg(out, "out") }?;
@@ -153,10 +156,15 @@ pub extern "C" fn wasmpool_engine_is_pooling(engine: *const wasmpool_engine_t) -
 /// writes nothing for an engine that does not pool, or when `engine` or `out`
 /// is NULL. Thread-safe; cheap enough to call often.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_engine_pool_metrics(engine: *const wasmpool_engine_t, out: *mut wasmpool_pool_metrics_t) -> bool {
+pub extern "C" fn wasmpool_engine_pool_metrics(
+    engine: *const wasmpool_engine_t,
+    out: *mut wasmpool_pool_metrics_t,
+) -> bool {
     ffi_value(false, || {
         // SAFETY: non-NULL pointers are a live engine and a writable struct.
-        let (Some(e), Some(out)) = (unsafe { engine.as_ref() }, unsafe { out.as_mut() }) else { return false };
+        let (Some(e), Some(out)) = (unsafe { engine.as_ref() }, unsafe { out.as_mut() }) else {
+            return false;
+        };
         let Some(m) = e.engine.pool_metrics() else { return false };
         *out = wasmpool_pool_metrics {
             core_instances: m.core_instances,

@@ -7,7 +7,7 @@
 
 use crate::capi::boundary::{c_string, delete_boxed, ffi_value};
 use crate::error::{Error, ErrorKind};
-use std::ffi::{c_char, CString};
+use std::ffi::{CString, c_char};
 
 /// An error returned by a libwasmpool function. Owned by the caller, who frees
 /// it with `wasmpool_error_delete`. May be moved between threads; do not use
@@ -28,7 +28,10 @@ impl wasmpool_error {
     /// is a bug and becomes `WASMPOOL_ERROR_INTERNAL`.
     pub(crate) fn into_raw(error: Error) -> *mut wasmpool_error {
         let error = match error.kind() {
-            ErrorKind::Trap => Error::internal(format!("internal error: a trap was reported as an error: {}", error.message())),
+            ErrorKind::Trap => Error::internal(format!(
+                "internal error: a trap was reported as an error: {}",
+                error.message()
+            )),
             _ => error,
         };
         let message = c_string(error.message());
@@ -117,7 +120,9 @@ mod tests {
 
     #[test]
     fn a_trap_never_reaches_c_as_an_error_kind() {
-        let e = wasmpool_error::into_raw(Error::from_trap(crate::Trap::new(crate::TrapCode::Unreachable)));
+        let e = wasmpool_error::into_raw(Error::from_trap(crate::Trap::new(
+            crate::TrapCode::Unreachable,
+        )));
         assert_eq!(wasmpool_error_kind(e), WASMPOOL_ERROR_INTERNAL);
         wasmpool_error_delete(e);
     }

@@ -11,11 +11,15 @@
 //! the wasm execution. During the callback the `wasmpool_caller_t` gives
 //! access to the calling instance's exports, such as its memory.
 
-use crate::capi::boundary::{arg_ref, ffi_result, ffi_value, out_arg, slice_arg, slice_arg_mut, str_arg};
+use crate::capi::boundary::{
+    arg_ref, ffi_result, ffi_value, out_arg, slice_arg, slice_arg_mut, str_arg,
+};
 use crate::capi::error::wasmpool_error_t;
 use crate::capi::global::wasmpool_global_t;
 use crate::capi::memory::wasmpool_memory_t;
-use crate::capi::store::{check_same_store, wasmpool_store, wasmpool_store_t, Finalizer, StoreData};
+use crate::capi::store::{
+    Finalizer, StoreData, check_same_store, wasmpool_store, wasmpool_store_t,
+};
 use crate::capi::trap::{wasmpool_trap, wasmpool_trap_t};
 use crate::capi::types::{wasmpool_functype, wasmpool_functype_t};
 use crate::capi::values::{from_c, to_c, type_of, wasmpool_val_t, wasmpool_valkind_t, zero_of};
@@ -74,7 +78,14 @@ pub type wasmpool_func_callback_t = Option<
 /// A C callback with its environment; the finalizer runs when the last
 /// definition or instance using it is gone.
 struct HostEnv {
-    callback: unsafe extern "C" fn(*mut c_void, *mut wasmpool_caller, *const wasmpool_val_t, usize, *mut wasmpool_val_t, usize) -> *mut wasmpool_trap,
+    callback: unsafe extern "C" fn(
+        *mut c_void,
+        *mut wasmpool_caller,
+        *const wasmpool_val_t,
+        usize,
+        *mut wasmpool_val_t,
+        usize,
+    ) -> *mut wasmpool_trap,
     env: *mut c_void,
     finalizer: Finalizer,
     results: Box<[ValType]>,
@@ -99,7 +110,12 @@ impl Drop for HostEnv {
 
 impl HostEnv {
     /// Runs the callback for one call (see `wasmpool_func_callback_t`).
-    fn call(&self, mut caller: Caller<'_, StoreData>, params: &[Val], results: &mut [Val]) -> Result<(), Trap> {
+    fn call(
+        &self,
+        mut caller: Caller<'_, StoreData>,
+        params: &[Val],
+        results: &mut [Val],
+    ) -> Result<(), Trap> {
         let wstore_ptr = caller.data().wstore;
         // SAFETY: the store data's back pointer names the live C store that
         // owns the Rust store this call runs in.
@@ -113,7 +129,16 @@ impl HostEnv {
         let previous = wstore.enter_host(raw);
         // SAFETY: the callback was given with this signature; the arrays hold
         // the stated number of values and outlive the call.
-        let trap = unsafe { (self.callback)(self.env, &mut c_caller, args.as_ptr(), args.len(), outs.as_mut_ptr(), outs.len()) };
+        let trap = unsafe {
+            (self.callback)(
+                self.env,
+                &mut c_caller,
+                args.as_ptr(),
+                args.len(),
+                outs.as_mut_ptr(),
+                outs.len(),
+            )
+        };
         wstore.leave_host(previous);
         if !trap.is_null() {
             // SAFETY: a trap returned by a callback comes from
@@ -122,7 +147,8 @@ impl HostEnv {
             return Err(trap.trap);
         }
         for (i, (out, slot)) in outs.iter().zip(results.iter_mut()).enumerate() {
-            *slot = from_c(out, wstore).map_err(|e| Trap::host(format!("host function result {i}: {}", e.message())))?;
+            *slot = from_c(out, wstore)
+                .map_err(|e| Trap::host(format!("host function result {i}: {}", e.message())))?;
         }
         Ok(())
     }
@@ -151,29 +177,46 @@ impl HostFunc {
         finalizer: Finalizer,
     ) -> Result<HostFunc> {
         // SAFETY: per the contract.
-        let (params, results) = unsafe { (slice_arg(params, nparams, "params")?, slice_arg(results, nresults, "results")?) };
+        let (params, results) = unsafe {
+            (slice_arg(params, nparams, "params")?, slice_arg(results, nresults, "results")?)
+        };
         let callback = callback.ok_or_else(|| Error::invalid_argument("`callback` is NULL"))?;
         let params = params.iter().map(|k| type_of(*k)).collect::<Result<Vec<_>>>()?;
         let results = results.iter().map(|k| type_of(*k)).collect::<Result<Vec<_>>>()?;
         if params.iter().chain(&results).any(|t| *t == ValType::V128) {
-            return Err(Error::unsupported("host functions with v128 parameters or results are not supported yet"));
+            return Err(Error::unsupported(
+                "host functions with v128 parameters or results are not supported yet",
+            ));
         }
         let ty = FuncType::new(params, results.iter().copied());
         // Only now does the environment get a finalizer to run: on error the
         // caller keeps `env`.
-        Ok(HostFunc { ty, env: HostEnv { callback, env, finalizer, results: results.into_boxed_slice() } })
+        Ok(HostFunc {
+            ty,
+            env: HostEnv { callback, env, finalizer, results: results.into_boxed_slice() },
+        })
     }
 
     /// The Rust closure of the host function.
-    pub(crate) fn into_closure(self) -> (FuncType, impl Fn(Caller<'_, StoreData>, &[Val], &mut [Val]) -> Result<(), Trap> + Send + Sync + 'static) {
+    pub(crate) fn into_closure(
+        self,
+    ) -> (
+        FuncType,
+        impl Fn(Caller<'_, StoreData>, &[Val], &mut [Val]) -> Result<(), Trap> + Send + Sync + 'static,
+    ) {
         let env = self.env;
-        (self.ty, move |caller: Caller<'_, StoreData>, params: &[Val], results: &mut [Val]| env.call(caller, params, results))
+        (self.ty, move |caller: Caller<'_, StoreData>, params: &[Val], results: &mut [Val]| {
+            env.call(caller, params, results)
+        })
     }
 }
 
 /// Converts a call's outcome for C: a trap goes to `*trap`, other errors are
 /// returned.
-pub(crate) fn split_trap<T>(result: Result<T>, trap: &mut *mut wasmpool_trap_t) -> Result<Option<T>> {
+pub(crate) fn split_trap<T>(
+    result: Result<T>,
+    trap: &mut *mut wasmpool_trap_t,
+) -> Result<Option<T>> {
     match result {
         Ok(v) => Ok(Some(v)),
         Err(e) if e.kind() == ErrorKind::Trap => {
@@ -215,7 +258,8 @@ pub extern "C" fn wasmpool_func_new(
         let (s, out) = unsafe { (arg_ref(store, "store")?, out_arg(out, "out")?) };
         s.check_idle("wasmpool_func_new")?;
         // SAFETY: the arrays hold the stated counts, per the contract.
-        let host = unsafe { HostFunc::new(params, nparams, results, nresults, callback, env, finalizer) }?;
+        let host =
+            unsafe { HostFunc::new(params, nparams, results, nresults, callback, env, finalizer) }?;
         let (ty, closure) = host.into_closure();
         // SAFETY: idle, checked above.
         let func = Func::new(unsafe { s.rust() }, ty, closure)?;
@@ -277,7 +321,12 @@ pub extern "C" fn wasmpool_func_call(
         // SAFETY: non-NULL pointers are a live store held by this thread, a
         // live function handle, and arrays of the stated lengths.
         let (s, f, args, results) = unsafe {
-            (arg_ref(store, "store")?, arg_ref(func, "func")?, slice_arg(args, nargs, "args")?, slice_arg_mut(results, nresults, "results")?)
+            (
+                arg_ref(store, "store")?,
+                arg_ref(func, "func")?,
+                slice_arg(args, nargs, "args")?,
+                slice_arg_mut(results, nresults, "results")?,
+            )
         };
         check_same_store(s, f.store, "func")?;
         s.check_idle("wasmpool_func_call")?;
@@ -371,16 +420,24 @@ fn caller_export_handle<T>(
         // SAFETY: non-NULL pointers are the live caller of a running callback,
         // a NUL-terminated name and a writable out-parameter.
         let (c, name, out) = unsafe {
-            (crate::capi::boundary::out_arg(caller, "caller")?, str_arg(name, "name")?, out_arg(out, "out")?)
+            (
+                crate::capi::boundary::out_arg(caller, "caller")?,
+                str_arg(name, "name")?,
+                out_arg(out, "out")?,
+            )
         };
         // SAFETY: `c.caller` is the caller of the callback running now (the
         // wasmpool_caller_t lives on that callback's Rust frame).
         let export = unsafe { &mut *c.caller }.get_export(name).ok_or_else(|| {
-            Error::invalid_argument(format!("the caller has no export named `{name}` (or is not a wasm instance)"))
+            Error::invalid_argument(format!(
+                "the caller has no export named `{name}` (or is not a wasm instance)"
+            ))
         })?;
         // SAFETY: the caller's store outlives the callback.
         let store = unsafe { &*c.store };
-        *out = pick(store, export).ok_or_else(|| Error::invalid_argument(format!("the caller's export `{name}` is not a {kind}")))?;
+        *out = pick(store, export).ok_or_else(|| {
+            Error::invalid_argument(format!("the caller's export `{name}` is not a {kind}"))
+        })?;
         Ok(())
     })
 }

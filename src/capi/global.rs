@@ -36,7 +36,9 @@ impl wasmpool_global {
 pub extern "C" fn wasmpool_global_get(global: *const wasmpool_global_t, out: *mut wasmpool_val_t) {
     ffi_value((), || {
         // SAFETY: non-NULL pointers are a live handle and a writable value.
-        let (Some(g), Some(out)) = (unsafe { global.as_ref() }, unsafe { out.as_mut() }) else { return };
+        let (Some(g), Some(out)) = (unsafe { global.as_ref() }, unsafe { out.as_mut() }) else {
+            return;
+        };
         let s = g.store();
         // SAFETY: on the store's thread; only read.
         let value = g.global.get(unsafe { s.rust_ref() });
@@ -49,7 +51,10 @@ pub extern "C" fn wasmpool_global_get(global: *const wasmpool_global_t, out: *mu
 /// pointer is `WASMPOOL_ERROR_INVALID_ARGUMENT` (and changes nothing).
 /// Callable inside host functions.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_global_set(global: *mut wasmpool_global_t, value: *const wasmpool_val_t) -> *mut wasmpool_error_t {
+pub extern "C" fn wasmpool_global_set(
+    global: *mut wasmpool_global_t,
+    value: *const wasmpool_val_t,
+) -> *mut wasmpool_error_t {
     ffi_result(|| {
         // SAFETY: non-NULL pointers are a live handle and a readable value.
         let (g, value) = unsafe { (arg_ref(global, "global")?, arg_ref(value, "value")?) };
@@ -64,7 +69,10 @@ pub extern "C" fn wasmpool_global_set(global: *mut wasmpool_global_t, value: *co
 /// Writes the global's type to `*out`. NULL `global` or `out` is
 /// `WASMPOOL_ERROR_INVALID_ARGUMENT`.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_global_type(global: *const wasmpool_global_t, out: *mut wasmpool_globaltype_t) -> *mut wasmpool_error_t {
+pub extern "C" fn wasmpool_global_type(
+    global: *const wasmpool_global_t,
+    out: *mut wasmpool_globaltype_t,
+) -> *mut wasmpool_error_t {
     ffi_result(|| {
         // SAFETY: non-NULL pointers are a live handle and a writable struct.
         let (g, out) = unsafe { (arg_ref(global, "global")?, out_arg(out, "out")?) };
@@ -107,8 +115,14 @@ pub extern "C" fn wasmpool_global_new(
     ffi_result(|| {
         // SAFETY: non-NULL pointers are a live store, readable type and value,
         // and a writable out-parameter.
-        let (s, ty, init, out) =
-            unsafe { (arg_ref(store, "store")?, arg_ref(ty, "ty")?, arg_ref(init, "init")?, out_arg(out, "out")?) };
+        let (s, ty, init, out) = unsafe {
+            (
+                arg_ref(store, "store")?,
+                arg_ref(ty, "ty")?,
+                arg_ref(init, "init")?,
+                out_arg(out, "out")?,
+            )
+        };
         s.check_idle("wasmpool_global_new")?;
         let gty = GlobalType { content: type_of(ty.content)?, mutable: ty.is_mutable };
         let init = from_c(init, s)?;

@@ -75,7 +75,8 @@ pub extern "C" fn wasmpool_instance_pre_instantiate(
         *trap = std::ptr::null_mut();
         // SAFETY: non-NULL pointers are a live instance-pre, a live store held
         // by this thread and a writable out-parameter.
-        let (pre, s, out) = unsafe { (arg_ref(pre, "pre")?, arg_ref(store, "store")?, out_arg(out, "out")?) };
+        let (pre, s, out) =
+            unsafe { (arg_ref(pre, "pre")?, arg_ref(store, "store")?, out_arg(out, "out")?) };
         s.check_idle("wasmpool_instance_pre_instantiate")?;
         // SAFETY: idle, checked above.
         let result = pre.pre.instantiate(unsafe { s.rust() });
@@ -102,7 +103,8 @@ pub extern "C" fn wasmpool_instance_new(
         *trap = std::ptr::null_mut();
         // SAFETY: non-NULL pointers are a live store held by this thread, a
         // live module and a writable out-parameter.
-        let (s, m, out) = unsafe { (arg_ref(store, "store")?, arg_ref(module, "module")?, out_arg(out, "out")?) };
+        let (s, m, out) =
+            unsafe { (arg_ref(store, "store")?, arg_ref(module, "module")?, out_arg(out, "out")?) };
         s.check_idle("wasmpool_instance_new")?;
         // SAFETY: idle, checked above.
         let rust = unsafe { s.rust() };
@@ -116,7 +118,10 @@ pub extern "C" fn wasmpool_instance_new(
 }
 
 /// Looks up export `name` of `instance`.
-fn export(instance: *mut wasmpool_instance_t, name: *const c_char) -> Result<(&'static wasmpool_instance, &'static str, Extern)> {
+fn export(
+    instance: *mut wasmpool_instance_t,
+    name: *const c_char,
+) -> Result<(&'static wasmpool_instance, &'static str, Extern)> {
     // SAFETY: non-NULL pointers are a live instance handle and a
     // NUL-terminated name; the handle lives as long as its store, which the
     // caller keeps for the duration of the call.
@@ -127,7 +132,9 @@ fn export(instance: *mut wasmpool_instance_t, name: *const c_char) -> Result<(&'
     // SAFETY: idle, checked above; reading an export only reads the instance's export table and
     // makes a handle; no wasm runs.
     let ext = i.instance.get_export(unsafe { s.rust() }, name);
-    let ext = ext.ok_or_else(|| Error::invalid_argument(format!("the instance has no export named `{name}`")))?;
+    let ext = ext.ok_or_else(|| {
+        Error::invalid_argument(format!("the instance has no export named `{name}`"))
+    })?;
     Ok((i, name, ext))
 }
 

@@ -11,15 +11,17 @@
 //! instantiates with it. Their `env` is finalized once, when the linker, every
 //! instance-pre made from it and every store that used the function are gone.
 
-use crate::capi::boundary::{arg_ref, boxed, delete_boxed, ffi_result, ffi_value, out_arg, str_arg};
+use crate::capi::boundary::{
+    arg_ref, boxed, delete_boxed, ffi_result, ffi_value, out_arg, str_arg,
+};
 use crate::capi::engine::wasmpool_engine_t;
 use crate::capi::error::wasmpool_error_t;
-use crate::capi::func::{wasmpool_func_callback_t, wasmpool_func_t, HostFunc};
+use crate::capi::func::{HostFunc, wasmpool_func_callback_t, wasmpool_func_t};
 use crate::capi::global::wasmpool_global_t;
 use crate::capi::instance::wasmpool_instance_t;
 use crate::capi::memory::wasmpool_memory_t;
 use crate::capi::module::wasmpool_module_t;
-use crate::capi::store::{check_same_store, wasmpool_store_t, StoreData};
+use crate::capi::store::{StoreData, check_same_store, wasmpool_store_t};
 use crate::capi::table::wasmpool_table_t;
 use crate::capi::values::wasmpool_valkind_t;
 use crate::error::Result;
@@ -112,7 +114,8 @@ pub extern "C" fn wasmpool_linker_define_func(
     ffi_result(|| {
         let (l, module, name) = define_args(linker, module, name)?;
         // SAFETY: the arrays hold the stated counts, per the contract.
-        let host = unsafe { HostFunc::new(params, nparams, results, nresults, callback, env, finalizer) }?;
+        let host =
+            unsafe { HostFunc::new(params, nparams, results, nresults, callback, env, finalizer) }?;
         let (ty, closure) = host.into_closure();
         l.linker.func_new(module, name, ty, closure)?;
         Ok(())
@@ -122,7 +125,12 @@ pub extern "C" fn wasmpool_linker_define_func(
 /// Defines `module`::`name` as an object of a store. Such a definition can
 /// only be used to instantiate in that store (elsewhere instantiation fails
 /// with `WASMPOOL_ERROR_INVALID_ARGUMENT`).
-fn define_extern(linker: *mut wasmpool_linker_t, module: *const c_char, name: *const c_char, item: Extern) -> Result<()> {
+fn define_extern(
+    linker: *mut wasmpool_linker_t,
+    module: *const c_char,
+    name: *const c_char,
+    item: Extern,
+) -> Result<()> {
     let (l, module, name) = define_args(linker, module, name)?;
     l.linker.define(module, name, item)?;
     Ok(())
@@ -212,8 +220,14 @@ pub extern "C" fn wasmpool_linker_define_instance(
     ffi_result(|| {
         // SAFETY: non-NULL pointers are a live linker, a live store held by this
         // thread, a NUL-terminated name and a live instance handle.
-        let (l, s, module, i) =
-            unsafe { (out_arg(linker, "linker")?, arg_ref(store, "store")?, str_arg(module, "module")?, arg_ref(instance, "instance")?) };
+        let (l, s, module, i) = unsafe {
+            (
+                out_arg(linker, "linker")?,
+                arg_ref(store, "store")?,
+                str_arg(module, "module")?,
+                arg_ref(instance, "instance")?,
+            )
+        };
         check_same_store(s, i.store, "instance")?;
         s.check_idle("wasmpool_linker_define_instance")?;
         // SAFETY: idle, checked above.
@@ -239,7 +253,9 @@ pub extern "C" fn wasmpool_linker_instantiate_pre(
     ffi_result(|| {
         // SAFETY: non-NULL pointers are a live linker and module, and a
         // writable out-parameter.
-        let (l, m, out) = unsafe { (arg_ref(linker, "linker")?, arg_ref(module, "module")?, out_arg(out, "out")?) };
+        let (l, m, out) = unsafe {
+            (arg_ref(linker, "linker")?, arg_ref(module, "module")?, out_arg(out, "out")?)
+        };
         let pre = l.linker.instantiate_pre(&m.module)?;
         *out = boxed(wasmpool_instance_pre { pre });
         Ok(())

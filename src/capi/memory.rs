@@ -7,7 +7,7 @@
 
 use crate::capi::boundary::{arg_ref, ffi_result, ffi_value, out_arg};
 use crate::capi::error::wasmpool_error_t;
-use crate::capi::store::{wasmpool_store, wasmpool_store_t, Access};
+use crate::capi::store::{Access, wasmpool_store, wasmpool_store_t};
 use crate::capi::types::{memory_to_c, wasmpool_memorytype_t};
 use crate::error::{Error, Result};
 use crate::externals::Memory;
@@ -52,7 +52,9 @@ fn memory_ref<'a>(memory: *const wasmpool_memory_t) -> Option<&'a wasmpool_memor
 /// NULL for a NULL memory. Callable inside host functions.
 #[unsafe(no_mangle)]
 pub extern "C" fn wasmpool_memory_data(memory: *const wasmpool_memory_t) -> *mut u8 {
-    ffi_value(std::ptr::null_mut(), || memory_ref(memory).and_then(|m| m.bytes().ok()).map_or(std::ptr::null_mut(), |b| b.0))
+    ffi_value(std::ptr::null_mut(), || {
+        memory_ref(memory).and_then(|m| m.bytes().ok()).map_or(std::ptr::null_mut(), |b| b.0)
+    })
 }
 
 /// The memory's current size in bytes; 0 for a NULL memory.
@@ -64,7 +66,11 @@ pub extern "C" fn wasmpool_memory_data_size(memory: *const wasmpool_memory_t) ->
 /// The memory's current size in 64 KiB pages; 0 for a NULL memory.
 #[unsafe(no_mangle)]
 pub extern "C" fn wasmpool_memory_size(memory: *const wasmpool_memory_t) -> u64 {
-    ffi_value(0, || memory_ref(memory).and_then(|m| m.bytes().ok()).map_or(0, |b| b.1 as u64 / crate::types::WASM_PAGE_SIZE))
+    ffi_value(0, || {
+        memory_ref(memory)
+            .and_then(|m| m.bytes().ok())
+            .map_or(0, |b| b.1 as u64 / crate::types::WASM_PAGE_SIZE)
+    })
 }
 
 /// Grows the memory by `delta_pages` 64 KiB pages. On success writes the
@@ -75,7 +81,11 @@ pub extern "C" fn wasmpool_memory_size(memory: *const wasmpool_memory_t) -> u64 
 /// `wasmpool_memory_data` may be invalidated. Not callable from inside the
 /// store's host functions.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_memory_grow(memory: *mut wasmpool_memory_t, delta_pages: u64, prev_pages: *mut u64) -> *mut wasmpool_error_t {
+pub extern "C" fn wasmpool_memory_grow(
+    memory: *mut wasmpool_memory_t,
+    delta_pages: u64,
+    prev_pages: *mut u64,
+) -> *mut wasmpool_error_t {
     ffi_result(|| {
         // SAFETY: a non-NULL memory is a live handle.
         let m = unsafe { arg_ref(memory, "memory") }?;
@@ -94,7 +104,10 @@ pub extern "C" fn wasmpool_memory_grow(memory: *mut wasmpool_memory_t, delta_pag
 /// Writes the memory's type (current size as `min`, and its maximum) to
 /// `*out`. NULL `memory` or `out` is `WASMPOOL_ERROR_INVALID_ARGUMENT`.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_memory_type(memory: *const wasmpool_memory_t, out: *mut wasmpool_memorytype_t) -> *mut wasmpool_error_t {
+pub extern "C" fn wasmpool_memory_type(
+    memory: *const wasmpool_memory_t,
+    out: *mut wasmpool_memorytype_t,
+) -> *mut wasmpool_error_t {
     ffi_result(|| {
         // SAFETY: non-NULL pointers are a live handle and a writable struct.
         let (m, out) = unsafe { (arg_ref(memory, "memory")?, out_arg(out, "out")?) };
@@ -120,14 +133,22 @@ pub extern "C" fn wasmpool_memory_new(
     ffi_result(|| {
         // SAFETY: non-NULL pointers are a live store, a readable type and a
         // writable out-parameter.
-        let (s, ty, out) = unsafe { (arg_ref(store, "store")?, arg_ref(ty, "ty")?, out_arg(out, "out")?) };
+        let (s, ty, out) =
+            unsafe { (arg_ref(store, "store")?, arg_ref(ty, "ty")?, out_arg(out, "out")?) };
         s.check_idle("wasmpool_memory_new")?;
         let max = ty.has_max.then_some(ty.max);
         if max.is_some_and(|max| max < ty.min) {
-            return Err(Error::invalid_argument(format!("memory type: min {} exceeds max {}", ty.min, ty.max)));
+            return Err(Error::invalid_argument(format!(
+                "memory type: min {} exceeds max {}",
+                ty.min, ty.max
+            )));
         }
-        if ty.min > crate::types::WASM32_MAX_PAGES || max.is_some_and(|m| m > crate::types::WASM32_MAX_PAGES) {
-            return Err(Error::invalid_argument("memory type: a 32-bit memory has at most 65536 pages"));
+        if ty.min > crate::types::WASM32_MAX_PAGES
+            || max.is_some_and(|m| m > crate::types::WASM32_MAX_PAGES)
+        {
+            return Err(Error::invalid_argument(
+                "memory type: a 32-bit memory has at most 65536 pages",
+            ));
         }
         // SAFETY: idle, checked above.
         let memory = Memory::new(unsafe { s.rust() }, MemoryType { min: ty.min, max })?;

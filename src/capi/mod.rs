@@ -24,19 +24,19 @@
 #![allow(non_camel_case_types)]
 
 pub(crate) mod boundary;
-pub mod version;
-pub mod error;
 pub mod config;
-pub mod pool_config;
 pub mod engine;
-pub mod values;
-pub mod types;
-pub mod module;
-pub mod trap;
-pub mod store;
-pub mod linker;
-pub mod instance;
+pub mod error;
 pub mod func;
-pub mod memory;
 pub mod global;
+pub mod instance;
+pub mod linker;
+pub mod memory;
+pub mod module;
+pub mod pool_config;
+pub mod store;
 pub mod table;
+pub mod trap;
+pub mod types;
+pub mod values;
+pub mod version;

@@ -5,13 +5,15 @@
 //! once, in any stores of its engine. Its imports and exports can be listed
 //! with their names, kinds and types.
 
-use crate::capi::boundary::{boxed, c_string, delete_boxed, ffi_result, ffi_value, out_arg, slice_arg};
+use crate::capi::boundary::{
+    boxed, c_string, delete_boxed, ffi_result, ffi_value, out_arg, slice_arg,
+};
 use crate::capi::engine::wasmpool_engine_t;
 use crate::capi::error::wasmpool_error_t;
 use crate::capi::types::{wasmpool_externkind_t, wasmpool_externtype, wasmpool_externtype_t};
 use crate::error::{Error, ErrorKind, Result};
 use crate::module::Module;
-use std::ffi::{c_char, CString};
+use std::ffi::{CString, c_char};
 
 struct Import {
     module: CString,
@@ -75,10 +77,17 @@ fn describe(module: Module) -> wasmpool_module {
     let imports = module
         .imports()
         .into_iter()
-        .map(|(m, n, ty)| Import { module: c_string(&m), name: c_string(&n), ty: wasmpool_externtype::new(ty) })
+        .map(|(m, n, ty)| Import {
+            module: c_string(&m),
+            name: c_string(&n),
+            ty: wasmpool_externtype::new(ty),
+        })
         .collect();
-    let exports =
-        module.exports().into_iter().map(|(n, ty)| Export { name: c_string(&n), ty: wasmpool_externtype::new(ty) }).collect();
+    let exports = module
+        .exports()
+        .into_iter()
+        .map(|(n, ty)| Export { name: c_string(&n), ty: wasmpool_externtype::new(ty) })
+        .collect();
     wasmpool_module { module, imports, exports }
 }
 
@@ -87,10 +96,16 @@ fn describe(module: Module) -> wasmpool_module {
 /// error (owned by the caller) when they are not. Does not take ownership of
 /// anything. Thread-safe.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_module_validate(engine: *const wasmpool_engine_t, wasm: *const u8, len: usize) -> *mut wasmpool_error_t {
+pub extern "C" fn wasmpool_module_validate(
+    engine: *const wasmpool_engine_t,
+    wasm: *const u8,
+    len: usize,
+) -> *mut wasmpool_error_t {
     ffi_result(|| {
         // SAFETY: non-NULL pointers are a live engine and `len` readable bytes.
-        let (engine, bytes) = unsafe { (crate::capi::boundary::arg_ref(engine, "engine")?, slice_arg(wasm, len, "wasm")?) };
+        let (engine, bytes) = unsafe {
+            (crate::capi::boundary::arg_ref(engine, "engine")?, slice_arg(wasm, len, "wasm")?)
+        };
         Module::validate(&engine.engine, bytes)
     })
 }
@@ -128,7 +143,10 @@ fn module_ref<'a>(module: *const wasmpool_module_t) -> Result<&'a wasmpool_modul
 }
 
 fn out_of_range(what: &str, index: usize, len: usize) -> Error {
-    Error::new(ErrorKind::InvalidArgument, format!("{what} index {index} is out of range (the module has {len})"))
+    Error::new(
+        ErrorKind::InvalidArgument,
+        format!("{what} index {index} is out of range (the module has {len})"),
+    )
 }
 
 /// Describes import number `index` (in module order): writes its module
@@ -146,7 +164,8 @@ pub extern "C" fn wasmpool_module_import_get(
 ) -> *mut wasmpool_error_t {
     ffi_result(|| {
         let m = module_ref(module)?;
-        let import = m.imports.get(index).ok_or_else(|| out_of_range("import", index, m.imports.len()))?;
+        let import =
+            m.imports.get(index).ok_or_else(|| out_of_range("import", index, m.imports.len()))?;
         // SAFETY: each non-NULL out-parameter is writable.
         unsafe {
             if let Some(out) = module_name.as_mut() {
@@ -166,10 +185,15 @@ pub extern "C" fn wasmpool_module_import_get(
 /// The type of import number `index`, owned by the module; NULL for a NULL
 /// module or an index past the end. Thread-safe.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_module_import_type(module: *const wasmpool_module_t, index: usize) -> *const wasmpool_externtype_t {
-    ffi_value(std::ptr::null(), || match module_ref(module).ok().and_then(|m| m.imports.get(index)) {
-        Some(i) => &i.ty,
-        None => std::ptr::null(),
+pub extern "C" fn wasmpool_module_import_type(
+    module: *const wasmpool_module_t,
+    index: usize,
+) -> *const wasmpool_externtype_t {
+    ffi_value(std::ptr::null(), || {
+        match module_ref(module).ok().and_then(|m| m.imports.get(index)) {
+            Some(i) => &i.ty,
+            None => std::ptr::null(),
+        }
     })
 }
 
@@ -186,7 +210,8 @@ pub extern "C" fn wasmpool_module_export_get(
 ) -> *mut wasmpool_error_t {
     ffi_result(|| {
         let m = module_ref(module)?;
-        let export = m.exports.get(index).ok_or_else(|| out_of_range("export", index, m.exports.len()))?;
+        let export =
+            m.exports.get(index).ok_or_else(|| out_of_range("export", index, m.exports.len()))?;
         // SAFETY: each non-NULL out-parameter is writable.
         unsafe {
             if let Some(out) = name.as_mut() {
@@ -203,10 +228,15 @@ pub extern "C" fn wasmpool_module_export_get(
 /// The type of export number `index`, owned by the module; NULL for a NULL
 /// module or an index past the end. Thread-safe.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_module_export_type(module: *const wasmpool_module_t, index: usize) -> *const wasmpool_externtype_t {
-    ffi_value(std::ptr::null(), || match module_ref(module).ok().and_then(|m| m.exports.get(index)) {
-        Some(e) => &e.ty,
-        None => std::ptr::null(),
+pub extern "C" fn wasmpool_module_export_type(
+    module: *const wasmpool_module_t,
+    index: usize,
+) -> *const wasmpool_externtype_t {
+    ffi_value(std::ptr::null(), || {
+        match module_ref(module).ok().and_then(|m| m.exports.get(index)) {
+            Some(e) => &e.ty,
+            None => std::ptr::null(),
+        }
     })
 }
 
@@ -218,13 +248,25 @@ pub extern "C" fn wasmpool_module_export_type(module: *const wasmpool_module_t, 
 /// `wat` with a nonzero `len`, is `WASMPOOL_ERROR_INVALID_ARGUMENT`.
 /// Thread-safe.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_wat2wasm(wat: *const c_char, len: usize, out_bytes: *mut *mut u8, out_len: *mut usize) -> *mut wasmpool_error_t {
+pub extern "C" fn wasmpool_wat2wasm(
+    wat: *const c_char,
+    len: usize,
+    out_bytes: *mut *mut u8,
+    out_len: *mut usize,
+) -> *mut wasmpool_error_t {
     ffi_result(|| {
         // SAFETY: non-NULL pointers are `len` readable bytes and writable
         // out-parameters.
-        let (text, out_bytes, out_len) =
-            unsafe { (slice_arg(wat.cast::<u8>(), len, "wat")?, out_arg(out_bytes, "out_bytes")?, out_arg(out_len, "out_len")?) };
-        let wasm = wat::parse_bytes(text).map_err(|e| Error::new(ErrorKind::InvalidModule, format!("invalid WebAssembly text: {e}")))?;
+        let (text, out_bytes, out_len) = unsafe {
+            (
+                slice_arg(wat.cast::<u8>(), len, "wat")?,
+                out_arg(out_bytes, "out_bytes")?,
+                out_arg(out_len, "out_len")?,
+            )
+        };
+        let wasm = wat::parse_bytes(text).map_err(|e| {
+            Error::new(ErrorKind::InvalidModule, format!("invalid WebAssembly text: {e}"))
+        })?;
         let bytes: Box<[u8]> = wasm.into_owned().into_boxed_slice();
         *out_len = bytes.len();
         *out_bytes = Box::into_raw(bytes).cast::<u8>();

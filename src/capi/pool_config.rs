@@ -65,7 +65,10 @@ pub const WASMPOOL_MPK_AUTO: wasmpool_mpk_t = 2;
 #[unsafe(no_mangle)]
 pub extern "C" fn wasmpool_pool_config_new() -> *mut wasmpool_pool_config_t {
     ffi_value(std::ptr::null_mut(), || {
-        Box::into_raw(Box::new(wasmpool_pool_config { config: PoolingConfig::default(), rejected: None }))
+        Box::into_raw(Box::new(wasmpool_pool_config {
+            config: PoolingConfig::default(),
+            rejected: None,
+        }))
     })
 }
 
@@ -84,7 +87,9 @@ pub extern "C" fn wasmpool_pool_config_delete(pool: *mut wasmpool_pool_config_t)
 /// same check plus those that depend on the engine configuration. Does not
 /// take ownership of `pool`; a NULL `pool` is an error.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_pool_config_validate(pool: *const wasmpool_pool_config_t) -> *mut wasmpool_error_t {
+pub extern "C" fn wasmpool_pool_config_validate(
+    pool: *const wasmpool_pool_config_t,
+) -> *mut wasmpool_error_t {
     ffi_result(|| {
         // SAFETY: a non-NULL `pool` is a live configuration owned by the caller.
         let pool = unsafe { arg_ref(pool, "pool") }?;
@@ -94,13 +99,19 @@ pub extern "C" fn wasmpool_pool_config_validate(pool: *const wasmpool_pool_confi
 
 /// Sets how many instances (VMContexts) the pool holds at once (default 1000). A NULL `pool` is ignored.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_pool_config_set_total_core_instances(pool: *mut wasmpool_pool_config_t, n: u32) {
+pub extern "C" fn wasmpool_pool_config_set_total_core_instances(
+    pool: *mut wasmpool_pool_config_t,
+    n: u32,
+) {
     update(pool, |p| p.config.total_core_instances = n);
 }
 
 /// Sets how many linear memories the pool holds at once (default 1000). A NULL `pool` is ignored.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_pool_config_set_total_memories(pool: *mut wasmpool_pool_config_t, n: u32) {
+pub extern "C" fn wasmpool_pool_config_set_total_memories(
+    pool: *mut wasmpool_pool_config_t,
+    n: u32,
+) {
     update(pool, |p| p.config.total_memories = n);
 }
 
@@ -112,61 +123,91 @@ pub extern "C" fn wasmpool_pool_config_set_total_tables(pool: *mut wasmpool_pool
 
 /// Sets the size in bytes of one instance slot; modules whose VMContext is larger are rejected with `WASMPOOL_ERROR_LIMIT` (default 1 MiB). A NULL `pool` is ignored.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_pool_config_set_max_core_instance_size(pool: *mut wasmpool_pool_config_t, bytes: usize) {
+pub extern "C" fn wasmpool_pool_config_set_max_core_instance_size(
+    pool: *mut wasmpool_pool_config_t,
+    bytes: usize,
+) {
     update(pool, |p| p.config.max_core_instance_size = bytes);
 }
 
 /// Sets how many memories one module may define (default 1). A NULL `pool` is ignored.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_pool_config_set_max_memories_per_module(pool: *mut wasmpool_pool_config_t, n: u32) {
+pub extern "C" fn wasmpool_pool_config_set_max_memories_per_module(
+    pool: *mut wasmpool_pool_config_t,
+    n: u32,
+) {
     update(pool, |p| p.config.max_memories_per_module = n);
 }
 
 /// Sets how many tables one module may define (default 1). A NULL `pool` is ignored.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_pool_config_set_max_tables_per_module(pool: *mut wasmpool_pool_config_t, n: u32) {
+pub extern "C" fn wasmpool_pool_config_set_max_tables_per_module(
+    pool: *mut wasmpool_pool_config_t,
+    n: u32,
+) {
     update(pool, |p| p.config.max_tables_per_module = n);
 }
 
 /// Sets the largest size in bytes a pooled linear memory may reach; a multiple of 64 KiB (default 4 GiB). A NULL `pool` is ignored.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_pool_config_set_max_memory_size(pool: *mut wasmpool_pool_config_t, bytes: usize) {
+pub extern "C" fn wasmpool_pool_config_set_max_memory_size(
+    pool: *mut wasmpool_pool_config_t,
+    bytes: usize,
+) {
     update(pool, |p| p.config.max_memory_size = bytes);
 }
 
 /// Sets how many elements one table slot holds (default 20000). A NULL `pool` is ignored.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_pool_config_set_table_elements(pool: *mut wasmpool_pool_config_t, elements: usize) {
+pub extern "C" fn wasmpool_pool_config_set_table_elements(
+    pool: *mut wasmpool_pool_config_t,
+    elements: usize,
+) {
     update(pool, |p| p.config.table_elements = elements);
 }
 
 /// Sets how many unused slots may stay warm, remembering their last module, before the allocator stops preferring cold slots (default 100). A NULL `pool` is ignored.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_pool_config_set_max_unused_warm_slots(pool: *mut wasmpool_pool_config_t, n: u32) {
+pub extern "C" fn wasmpool_pool_config_set_max_unused_warm_slots(
+    pool: *mut wasmpool_pool_config_t,
+    n: u32,
+) {
     update(pool, |p| p.config.max_unused_warm_slots = n);
 }
 
 /// Sets how many slot resets are queued before their `madvise` calls are flushed together (default 1: no batching). The queue is always flushed before the pool reports exhaustion. A NULL `pool` is ignored.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_pool_config_set_decommit_batch_size(pool: *mut wasmpool_pool_config_t, n: usize) {
+pub extern "C" fn wasmpool_pool_config_set_decommit_batch_size(
+    pool: *mut wasmpool_pool_config_t,
+    n: usize,
+) {
     update(pool, |p| p.config.decommit_batch_size = n);
 }
 
 /// Sets how many bytes at the start of each memory slot are reset by hand and stay resident instead of being returned to the kernel (default 0). A NULL `pool` is ignored.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_pool_config_set_linear_memory_keep_resident(pool: *mut wasmpool_pool_config_t, bytes: usize) {
+pub extern "C" fn wasmpool_pool_config_set_linear_memory_keep_resident(
+    pool: *mut wasmpool_pool_config_t,
+    bytes: usize,
+) {
     update(pool, |p| p.config.linear_memory_keep_resident = bytes);
 }
 
 /// Sets how many bytes at the start of each table slot are reset by hand and stay resident (default 0). A NULL `pool` is ignored.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_pool_config_set_table_keep_resident(pool: *mut wasmpool_pool_config_t, bytes: usize) {
+pub extern "C" fn wasmpool_pool_config_set_table_keep_resident(
+    pool: *mut wasmpool_pool_config_t,
+    bytes: usize,
+) {
     update(pool, |p| p.config.table_keep_resident = bytes);
 }
 
 /// Sets the most memory protection keys the pool may use, at least 1 (default 16; clamped to the keys the CPU and kernel offer). A NULL `pool` is ignored.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_pool_config_set_max_memory_protection_keys(pool: *mut wasmpool_pool_config_t, n: usize) {
+pub extern "C" fn wasmpool_pool_config_set_max_memory_protection_keys(
+    pool: *mut wasmpool_pool_config_t,
+    n: usize,
+) {
     update(pool, |p| p.config.max_memory_protection_keys = n);
 }
 
@@ -176,7 +217,10 @@ pub extern "C" fn wasmpool_pool_config_set_max_memory_protection_keys(pool: *mut
 /// `WASMPOOL_ERROR_INVALID_ARGUMENT` error by validation and engine creation.
 /// A NULL `pool` is ignored.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_pool_config_set_memory_protection_keys(pool: *mut wasmpool_pool_config_t, mode: wasmpool_mpk_t) {
+pub extern "C" fn wasmpool_pool_config_set_memory_protection_keys(
+    pool: *mut wasmpool_pool_config_t,
+    mode: wasmpool_mpk_t,
+) {
     update(pool, |p| match MpkEnabled::from_raw(mode) {
         Some(mode) => p.config.memory_protection_keys = mode,
         None => {
@@ -245,7 +289,10 @@ mod tests {
             wasmpool_pool_config_set_memory_protection_keys(p, 9);
             let err = wasmpool_pool_config_validate(p);
             assert!(!err.is_null());
-            assert_eq!(crate::capi::error::wasmpool_error_kind(err), crate::capi::error::WASMPOOL_ERROR_INVALID_ARGUMENT);
+            assert_eq!(
+                crate::capi::error::wasmpool_error_kind(err),
+                crate::capi::error::WASMPOOL_ERROR_INVALID_ARGUMENT
+            );
             crate::capi::error::wasmpool_error_delete(err);
         });
     }

@@ -207,7 +207,10 @@ impl wasmpool_store {
 
     /// Records the caller of the host function about to run; returns the
     /// previous value to restore afterwards.
-    pub(crate) fn enter_host(&self, caller: *mut Caller<'static, StoreData>) -> *mut Caller<'static, StoreData> {
+    pub(crate) fn enter_host(
+        &self,
+        caller: *mut Caller<'static, StoreData>,
+    ) -> *mut Caller<'static, StoreData> {
         self.caller.replace(caller)
     }
 
@@ -240,14 +243,20 @@ impl wasmpool_store {
         let found = match &arena.func_index {
             Some(index) => index.get(&key).copied(),
             None => arena.iter().find_map(|h| match h {
-                Handle::Func(f) if f.func.funcref.as_ptr() as usize == key => Some(f as *const wasmpool_func as *mut wasmpool_func),
+                Handle::Func(f) if f.func.funcref.as_ptr() as usize == key => {
+                    Some(f as *const wasmpool_func as *mut wasmpool_func)
+                }
                 _ => None,
             }),
         };
         if let Some(ptr) = found {
             return ptr;
         }
-        let ptr: *mut wasmpool_func = match arena.push(Handle::Func(wasmpool_func { store: self, func, ty: Default::default() })) {
+        let ptr: *mut wasmpool_func = match arena.push(Handle::Func(wasmpool_func {
+            store: self,
+            func,
+            ty: Default::default(),
+        })) {
             Handle::Func(h) => h,
             _ => unreachable!("the handle just pushed"),
         };
@@ -258,7 +267,9 @@ impl wasmpool_store {
             let index = arena
                 .iter_mut()
                 .filter_map(|h| match h {
-                    Handle::Func(f) => Some((f.func.funcref.as_ptr() as usize, f as *mut wasmpool_func)),
+                    Handle::Func(f) => {
+                        Some((f.func.funcref.as_ptr() as usize, f as *mut wasmpool_func))
+                    }
                     _ => None,
                 })
                 .collect();
@@ -274,14 +285,20 @@ impl wasmpool_store {
         // Compare addresses only: `ptr` is not dereferenced unless it is one
         // of ours.
         arena.iter().find_map(|h| match h {
-            Handle::Func(f) if std::ptr::eq(f as *const wasmpool_func as *const c_void, ptr) => Some(f.func),
+            Handle::Func(f) if std::ptr::eq(f as *const wasmpool_func as *const c_void, ptr) => {
+                Some(f.func)
+            }
             _ => None,
         })
     }
 
     /// The existing handle `pick` finds, or a new one from `make` (which
     /// `pick` must accept).
-    fn find_or_make<H>(&self, pick: impl Fn(&mut Handle) -> Option<*mut H>, make: impl FnOnce() -> Handle) -> *mut H {
+    fn find_or_make<H>(
+        &self,
+        pick: impl Fn(&mut Handle) -> Option<*mut H>,
+        make: impl FnOnce() -> Handle,
+    ) -> *mut H {
         let mut arena = self.arena.borrow_mut();
         if let Some(existing) = arena.iter_mut().find_map(&pick) {
             return existing;
@@ -295,7 +312,11 @@ impl wasmpool_store {
 }
 
 /// Checks that `handle_store` (the store a handle belongs to) is `store`.
-pub(crate) fn check_same_store(store: &wasmpool_store, handle_store: *const wasmpool_store, what: &str) -> Result<()> {
+pub(crate) fn check_same_store(
+    store: &wasmpool_store,
+    handle_store: *const wasmpool_store,
+    what: &str,
+) -> Result<()> {
     if std::ptr::eq(store, handle_store) {
         Ok(())
     } else {
@@ -324,7 +345,8 @@ pub extern "C" fn wasmpool_store_new(
         let Some(engine) = (unsafe { engine.as_ref() }) else {
             return std::ptr::null_mut();
         };
-        let store = Store::new(&engine.engine, StoreData { data, finalizer, wstore: std::ptr::null() });
+        let store =
+            Store::new(&engine.engine, StoreData { data, finalizer, wstore: std::ptr::null() });
         let wstore = boxed(wasmpool_store {
             store: UnsafeCell::new(store),
             arena: RefCell::new(Arena::default()),
@@ -374,7 +396,10 @@ pub extern "C" fn wasmpool_store_data(store: *const wasmpool_store_t) -> *mut c_
 /// with `wasmpool_config_set_consume_fuel(config, true)`; a NULL store is
 /// `WASMPOOL_ERROR_INVALID_ARGUMENT`.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_store_set_fuel(store: *mut wasmpool_store_t, fuel: u64) -> *mut wasmpool_error_t {
+pub extern "C" fn wasmpool_store_set_fuel(
+    store: *mut wasmpool_store_t,
+    fuel: u64,
+) -> *mut wasmpool_error_t {
     ffi_result(|| {
         // SAFETY: a non-NULL store is live and held by this thread.
         let s = unsafe { arg_ref(store, "store") }?;
@@ -388,7 +413,10 @@ pub extern "C" fn wasmpool_store_set_fuel(store: *mut wasmpool_store_t, fuel: u6
 /// `WASMPOOL_ERROR_UNSUPPORTED` unless fuel is enabled in the engine's
 /// configuration; NULL `store` or `out` is `WASMPOOL_ERROR_INVALID_ARGUMENT`.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_store_get_fuel(store: *const wasmpool_store_t, out: *mut u64) -> *mut wasmpool_error_t {
+pub extern "C" fn wasmpool_store_get_fuel(
+    store: *const wasmpool_store_t,
+    out: *mut u64,
+) -> *mut wasmpool_error_t {
     ffi_result(|| {
         // SAFETY: non-NULL pointers are live (store) and writable (out).
         let (s, out) = unsafe { (arg_ref(store, "store")?, out_arg(out, "out")?) };
@@ -407,7 +435,10 @@ pub extern "C" fn wasmpool_store_get_fuel(store: *const wasmpool_store_t, out: *
 /// A NULL store, or a call from inside one of the store's host functions, does
 /// nothing.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_store_set_epoch_deadline(store: *mut wasmpool_store_t, ticks_beyond_current: u64) {
+pub extern "C" fn wasmpool_store_set_epoch_deadline(
+    store: *mut wasmpool_store_t,
+    ticks_beyond_current: u64,
+) {
     ffi_value((), || {
         // SAFETY: a non-NULL store is live and held by this thread.
         let Some(s) = (unsafe { store.as_ref() }) else { return };

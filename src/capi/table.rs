@@ -47,17 +47,20 @@ pub extern "C" fn wasmpool_table_size(table: *const wasmpool_table_t) -> u32 {
 /// borrowed from the store). An index past the end or a NULL pointer is
 /// `WASMPOOL_ERROR_INVALID_ARGUMENT`.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_table_get(table: *const wasmpool_table_t, index: u32, out: *mut wasmpool_val_t) -> *mut wasmpool_error_t {
+pub extern "C" fn wasmpool_table_get(
+    table: *const wasmpool_table_t,
+    index: u32,
+    out: *mut wasmpool_val_t,
+) -> *mut wasmpool_error_t {
     ffi_result(|| {
         // SAFETY: non-NULL pointers are a live handle and a writable value.
         let (t, out) = unsafe { (arg_ref(table, "table")?, out_arg(out, "out")?) };
         let s = t.store();
         s.check_idle("wasmpool_table_get")?;
         // SAFETY: idle, checked above.
-        let v = t
-            .table
-            .get(unsafe { s.rust_ref() }, index)
-            .ok_or_else(|| Error::invalid_argument(format!("table index {index} is out of bounds")))?;
+        let v = t.table.get(unsafe { s.rust_ref() }, index).ok_or_else(|| {
+            Error::invalid_argument(format!("table index {index} is out of bounds"))
+        })?;
         *out = to_c(&v, s);
         Ok(())
     })
@@ -68,7 +71,11 @@ pub extern "C" fn wasmpool_table_get(table: *const wasmpool_table_t, index: u32,
 /// the end, a value of another kind or a NULL pointer is
 /// `WASMPOOL_ERROR_INVALID_ARGUMENT` (and changes nothing).
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_table_set(table: *mut wasmpool_table_t, index: u32, value: *const wasmpool_val_t) -> *mut wasmpool_error_t {
+pub extern "C" fn wasmpool_table_set(
+    table: *mut wasmpool_table_t,
+    index: u32,
+    value: *const wasmpool_val_t,
+) -> *mut wasmpool_error_t {
     ffi_result(|| {
         // SAFETY: non-NULL pointers are a live handle and a readable value.
         let (t, value) = unsafe { (arg_ref(table, "table")?, arg_ref(value, "value")?) };
@@ -102,7 +109,10 @@ pub extern "C" fn wasmpool_table_grow(
         let store = unsafe { s.rust() };
         let element = t.table.ty(store)?.element;
         if init.ty() != element {
-            return Err(Error::invalid_argument(format!("`init` has type {}, the table holds {element}", init.ty())));
+            return Err(Error::invalid_argument(format!(
+                "`init` has type {}, the table holds {element}",
+                init.ty()
+            )));
         }
         let prev = t.table.grow(store, delta, init)?;
         // SAFETY: a non-NULL `prev_size` is writable.
@@ -116,7 +126,10 @@ pub extern "C" fn wasmpool_table_grow(
 /// Writes the table's type (current size as `min`, and its maximum) to
 /// `*out`. NULL `table` or `out` is `WASMPOOL_ERROR_INVALID_ARGUMENT`.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_table_type(table: *const wasmpool_table_t, out: *mut wasmpool_tabletype_t) -> *mut wasmpool_error_t {
+pub extern "C" fn wasmpool_table_type(
+    table: *const wasmpool_table_t,
+    out: *mut wasmpool_tabletype_t,
+) -> *mut wasmpool_error_t {
     ffi_result(|| {
         // SAFETY: non-NULL pointers are a live handle and a writable struct.
         let (t, out) = unsafe { (arg_ref(table, "table")?, out_arg(out, "out")?) };
@@ -145,16 +158,27 @@ pub extern "C" fn wasmpool_table_new(
     ffi_result(|| {
         // SAFETY: non-NULL pointers are a live store, readable type and value,
         // and a writable out-parameter.
-        let (s, ty, init, out) =
-            unsafe { (arg_ref(store, "store")?, arg_ref(ty, "ty")?, arg_ref(init, "init")?, out_arg(out, "out")?) };
+        let (s, ty, init, out) = unsafe {
+            (
+                arg_ref(store, "store")?,
+                arg_ref(ty, "ty")?,
+                arg_ref(init, "init")?,
+                out_arg(out, "out")?,
+            )
+        };
         s.check_idle("wasmpool_table_new")?;
         let element = type_of(ty.element)?;
         if !element.is_ref() {
-            return Err(Error::invalid_argument(format!("table type: elements must be funcref or externref, not {element}")));
+            return Err(Error::invalid_argument(format!(
+                "table type: elements must be funcref or externref, not {element}"
+            )));
         }
         let max = ty.has_max.then_some(ty.max);
         if max.is_some_and(|max| max < ty.min) {
-            return Err(Error::invalid_argument(format!("table type: min {} exceeds max {}", ty.min, ty.max)));
+            return Err(Error::invalid_argument(format!(
+                "table type: min {} exceeds max {}",
+                ty.min, ty.max
+            )));
         }
         let init = from_c(init, s)?;
         // SAFETY: idle, checked above.

@@ -9,7 +9,7 @@
 
 use crate::capi::boundary::{boxed, c_string, delete_boxed, ffi_value};
 use crate::trap::Trap;
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::{CStr, CString, c_char};
 
 /// A trap: a code (`WASMPOOL_TRAP_*`) and a message. Owned by whoever holds
 /// it; freed with `wasmpool_trap_delete`, or handed to the runtime by
@@ -111,10 +111,15 @@ pub extern "C" fn wasmpool_trap_message(trap: *const wasmpool_trap_t) -> *const 
 /// nothing when that is unknown (host traps, traps outside compiled code) or
 /// when `trap` or `out` is NULL.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_trap_function_index(trap: *const wasmpool_trap_t, out: *mut u32) -> bool {
+pub extern "C" fn wasmpool_trap_function_index(
+    trap: *const wasmpool_trap_t,
+    out: *mut u32,
+) -> bool {
     ffi_value(false, || {
         // SAFETY: non-NULL pointers are a live trap and a writable u32.
-        let (Some(t), Some(out)) = (unsafe { trap.as_ref() }, unsafe { out.as_mut() }) else { return false };
+        let (Some(t), Some(out)) = (unsafe { trap.as_ref() }, unsafe { out.as_mut() }) else {
+            return false;
+        };
         match t.trap.function_index() {
             Some(i) => {
                 *out = i;

@@ -119,7 +119,12 @@ pub(crate) fn global_to_c(g: &GlobalType) -> wasmpool_globaltype {
 }
 
 pub(crate) fn table_to_c(t: &TableType) -> wasmpool_tabletype {
-    wasmpool_tabletype { element: kind_of(t.element), min: t.min, max: t.max.unwrap_or(0), has_max: t.max.is_some() }
+    wasmpool_tabletype {
+        element: kind_of(t.element),
+        min: t.min,
+        max: t.max.unwrap_or(0),
+        has_max: t.max.is_some(),
+    }
 }
 
 pub(crate) fn memory_to_c(m: &MemoryType) -> wasmpool_memorytype {
@@ -130,7 +135,10 @@ pub(crate) fn memory_to_c(m: &MemoryType) -> wasmpool_memorytype {
 /// owned by the function type. For a NULL `ty` returns NULL and sets `*len`
 /// to 0; `len` may be NULL when the count is not wanted. Thread-safe.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_functype_params(ty: *const wasmpool_functype_t, len: *mut usize) -> *const wasmpool_valkind_t {
+pub extern "C" fn wasmpool_functype_params(
+    ty: *const wasmpool_functype_t,
+    len: *mut usize,
+) -> *const wasmpool_valkind_t {
     ffi_value(std::ptr::null(), || {
         // SAFETY: a non-NULL type is live; a non-NULL `len` is writable.
         let (ty, len) = unsafe { (ty.as_ref(), len.as_mut()) };
@@ -149,7 +157,10 @@ pub extern "C" fn wasmpool_functype_params(ty: *const wasmpool_functype_t, len: 
 /// owned by the function type. For a NULL `ty` returns NULL and sets `*len`
 /// to 0; `len` may be NULL. Thread-safe.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_functype_results(ty: *const wasmpool_functype_t, len: *mut usize) -> *const wasmpool_valkind_t {
+pub extern "C" fn wasmpool_functype_results(
+    ty: *const wasmpool_functype_t,
+    len: *mut usize,
+) -> *const wasmpool_valkind_t {
     ffi_value(std::ptr::null(), || {
         // SAFETY: a non-NULL type is live; a non-NULL `len` is writable.
         let (ty, len) = unsafe { (ty.as_ref(), len.as_mut()) };
@@ -167,7 +178,9 @@ pub extern "C" fn wasmpool_functype_results(ty: *const wasmpool_functype_t, len:
 
 /// The kind of an import or export (`WASMPOOL_EXTERN_*`); 255 for NULL.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_externtype_kind(ty: *const wasmpool_externtype_t) -> wasmpool_externkind_t {
+pub extern "C" fn wasmpool_externtype_kind(
+    ty: *const wasmpool_externtype_t,
+) -> wasmpool_externkind_t {
     ffi_value(255, || {
         // SAFETY: a non-NULL type is live.
         unsafe { ty.as_ref() }.map_or(255, |t| t.kind())
@@ -177,7 +190,9 @@ pub extern "C" fn wasmpool_externtype_kind(ty: *const wasmpool_externtype_t) -> 
 /// The signature of a function import or export, owned by the extern type;
 /// NULL when `ty` is NULL or not a function.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_externtype_functype(ty: *const wasmpool_externtype_t) -> *const wasmpool_functype_t {
+pub extern "C" fn wasmpool_externtype_functype(
+    ty: *const wasmpool_externtype_t,
+) -> *const wasmpool_functype_t {
     ffi_value(std::ptr::null(), || {
         // SAFETY: a non-NULL type is live.
         match unsafe { ty.as_ref() }.and_then(|t| t.func.as_ref()) {
@@ -191,7 +206,10 @@ pub extern "C" fn wasmpool_externtype_functype(ty: *const wasmpool_externtype_t)
 /// returns false and writes nothing when `ty` is not a global, or `ty`
 /// or `out` is NULL.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_externtype_globaltype(ty: *const wasmpool_externtype_t, out: *mut wasmpool_globaltype_t) -> bool {
+pub extern "C" fn wasmpool_externtype_globaltype(
+    ty: *const wasmpool_externtype_t,
+    out: *mut wasmpool_globaltype_t,
+) -> bool {
     ffi_value(false, || {
         // SAFETY: non-NULL pointers are a live type and a writable struct.
         match unsafe { (ty.as_ref(), out.as_mut()) } {
@@ -208,7 +226,10 @@ pub extern "C" fn wasmpool_externtype_globaltype(ty: *const wasmpool_externtype_
 /// returns false and writes nothing when `ty` is not a table, or `ty` or
 /// `out` is NULL.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_externtype_tabletype(ty: *const wasmpool_externtype_t, out: *mut wasmpool_tabletype_t) -> bool {
+pub extern "C" fn wasmpool_externtype_tabletype(
+    ty: *const wasmpool_externtype_t,
+    out: *mut wasmpool_tabletype_t,
+) -> bool {
     ffi_value(false, || {
         // SAFETY: non-NULL pointers are a live type and a writable struct.
         match unsafe { (ty.as_ref(), out.as_mut()) } {
@@ -225,7 +246,10 @@ pub extern "C" fn wasmpool_externtype_tabletype(ty: *const wasmpool_externtype_t
 /// returns false and writes nothing when `ty` is not a memory, or `ty` or
 /// `out` is NULL.
 #[unsafe(no_mangle)]
-pub extern "C" fn wasmpool_externtype_memorytype(ty: *const wasmpool_externtype_t, out: *mut wasmpool_memorytype_t) -> bool {
+pub extern "C" fn wasmpool_externtype_memorytype(
+    ty: *const wasmpool_externtype_t,
+    out: *mut wasmpool_memorytype_t,
+) -> bool {
     ffi_value(false, || {
         // SAFETY: non-NULL pointers are a live type and a writable struct.
         match unsafe { (ty.as_ref(), out.as_mut()) } {

@@ -92,7 +92,11 @@ pub(crate) fn type_of(kind: wasmpool_valkind_t) -> Result<ValType> {
         WASMPOOL_V128 => ValType::V128,
         WASMPOOL_FUNCREF => ValType::FuncRef,
         WASMPOOL_EXTERNREF => ValType::ExternRef,
-        other => return Err(Error::invalid_argument(format!("{other} is not a wasmpool_valkind_t value (0 to 6)"))),
+        other => {
+            return Err(Error::invalid_argument(format!(
+                "{other} is not a wasmpool_valkind_t value (0 to 6)"
+            )));
+        }
     })
 }
 
@@ -114,7 +118,9 @@ pub(crate) fn from_c(v: &wasmpool_val, store: &wasmpool_store) -> Result<Val> {
                 Val::FuncRef(None)
             } else {
                 let func = store.func_of_handle(ptr).ok_or_else(|| {
-                    Error::invalid_argument("a funcref value is not a wasmpool_func_t of this store (nor NULL)")
+                    Error::invalid_argument(
+                        "a funcref value is not a wasmpool_func_t of this store (nor NULL)",
+                    )
                 })?;
                 Val::FuncRef(Some(func))
             }
@@ -133,8 +139,12 @@ pub(crate) fn to_c(v: &Val, store: &wasmpool_store) -> wasmpool_val {
         Val::F32(x) => out.of.f32 = f32::from_bits(x),
         Val::F64(x) => out.of.f64 = f64::from_bits(x),
         Val::V128(x) => out.of.v128 = x.to_le_bytes(),
-        Val::ExternRef(x) => out.of.r#ref = x.map_or(std::ptr::null_mut(), |x| x.get() as *mut c_void),
-        Val::FuncRef(f) => out.of.r#ref = f.map_or(std::ptr::null_mut(), |f| store.func_handle(f).cast()),
+        Val::ExternRef(x) => {
+            out.of.r#ref = x.map_or(std::ptr::null_mut(), |x| x.get() as *mut c_void)
+        }
+        Val::FuncRef(f) => {
+            out.of.r#ref = f.map_or(std::ptr::null_mut(), |f| store.func_handle(f).cast())
+        }
     }
     out
 }
@@ -157,7 +167,15 @@ mod tests {
 
     #[test]
     fn kinds_round_trip() {
-        for ty in [ValType::I32, ValType::I64, ValType::F32, ValType::F64, ValType::V128, ValType::FuncRef, ValType::ExternRef] {
+        for ty in [
+            ValType::I32,
+            ValType::I64,
+            ValType::F32,
+            ValType::F64,
+            ValType::V128,
+            ValType::FuncRef,
+            ValType::ExternRef,
+        ] {
             assert_eq!(type_of(kind_of(ty)).unwrap(), ty);
         }
         assert!(type_of(7).is_err());

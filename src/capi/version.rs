@@ -25,7 +25,8 @@ mod tests {
 
     #[test]
     fn macros_match_the_crate_version() {
-        let v = format!("{WASMPOOL_VERSION_MAJOR}.{WASMPOOL_VERSION_MINOR}.{WASMPOOL_VERSION_PATCH}");
+        let v =
+            format!("{WASMPOOL_VERSION_MAJOR}.{WASMPOOL_VERSION_MINOR}.{WASMPOOL_VERSION_PATCH}");
         assert_eq!(v, env!("CARGO_PKG_VERSION"));
     }
 }

@@ -10,7 +10,7 @@
 
 use crate::compile::env::from_ir_trap;
 use crate::error::{Error, ErrorKind, Result};
-use crate::runtime::traps::{register_code, CodeRegistration, TrapLookup};
+use crate::runtime::traps::{CodeRegistration, TrapLookup, register_code};
 use crate::trap::TrapCode;
 use cranelift_codegen::binemit::Reloc;
 use std::sync::Arc;
@@ -100,9 +100,17 @@ impl CodeMemory {
             }
             // SAFETY: the layout above reserved `f.code.len()` bytes at `start`
             // inside the writable mapping.
-            unsafe { std::ptr::copy_nonoverlapping(f.code.as_ptr(), ptr.add(start as usize), f.code.len()) };
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    f.code.as_ptr(),
+                    ptr.add(start as usize),
+                    f.code.len(),
+                )
+            };
             for &(off, kind, target, addend) in &f.relocs {
-                let target = mem.offset(target).ok_or_else(|| Error::internal(format!("unresolved call target {target:?}")))?;
+                let target = mem
+                    .offset(target)
+                    .ok_or_else(|| Error::internal(format!("unresolved call target {target:?}")))?;
                 let at = start as usize + off as usize;
                 mem.relocate(at, kind, target as usize, addend)?;
             }
@@ -117,10 +125,15 @@ impl CodeMemory {
 
         // SAFETY: the mapping is ours; after this no one writes to it.
         unsafe {
-            rustix::mm::mprotect(ptr.cast(), len, rustix::mm::MprotectFlags::READ | rustix::mm::MprotectFlags::EXEC)
+            rustix::mm::mprotect(
+                ptr.cast(),
+                len,
+                rustix::mm::MprotectFlags::READ | rustix::mm::MprotectFlags::EXEC,
+            )
         }
         .map_err(|e| resource("mprotect of code memory", e))?;
-        mem._registration = Some(register_code(ptr as usize, len, Arc::new(TrapTable { traps, functions })));
+        mem._registration =
+            Some(register_code(ptr as usize, len, Arc::new(TrapTable { traps, functions })));
         Ok(mem)
     }
 

@@ -9,8 +9,8 @@ use crate::module::info::ModuleInfo;
 use crate::runtime::builtins::{Builtin, BuiltinTy};
 use crate::runtime::vmcontext::VMOffsets;
 use crate::trap::TrapCode;
-use crate::types::{FuncType, MemoryType, ValType, WASM32_MAX_PAGES, WASM_PAGE_SIZE};
-use cranelift_codegen::ir::{self, types, AbiParam, ArgumentPurpose, Signature};
+use crate::types::{FuncType, MemoryType, ValType, WASM_PAGE_SIZE, WASM32_MAX_PAGES};
+use cranelift_codegen::ir::{self, AbiParam, ArgumentPurpose, Signature, types};
 use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
 
 /// How a linear memory's accesses are compiled.
@@ -140,8 +140,14 @@ mod tests {
         let default = HeapStyle::for_memory(&ty, &Config::default());
         assert_eq!(default, HeapStyle { static_base: true, elide_up_to: Some(32 << 20) });
         let small = Config { memory_reservation: 1 << 20, ..Config::default() };
-        assert_eq!(HeapStyle::for_memory(&ty, &small), HeapStyle { static_base: false, elide_up_to: None });
+        assert_eq!(
+            HeapStyle::for_memory(&ty, &small),
+            HeapStyle { static_base: false, elide_up_to: None }
+        );
         let bounded = MemoryType { min: 1, max: Some(16) };
-        assert_eq!(HeapStyle::for_memory(&bounded, &small), HeapStyle { static_base: true, elide_up_to: None });
+        assert_eq!(
+            HeapStyle::for_memory(&bounded, &small),
+            HeapStyle { static_base: true, elide_up_to: None }
+        );
     }
 }

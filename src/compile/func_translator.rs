@@ -18,12 +18,12 @@
 //! `else`/`end` is found. Everything that depends on the runtime (VMContext
 //! offsets, bounds-check strategy, builtins) comes from [`ModuleEnv`].
 
-use crate::compile::env::{self, builtin_signature, ir_type, wasm_signature, ModuleEnv, POINTER};
+use crate::compile::env::{self, ModuleEnv, POINTER, builtin_signature, ir_type, wasm_signature};
 use crate::error::{Error, ErrorKind, Result};
 use crate::runtime::builtins::{Builtin, NUM_BUILTINS};
 use crate::runtime::vmcontext::{
-    FUNCREF_TYPE_ID, FUNCREF_VMCTX, FUNCREF_WASM_CALL, STORE_CONTEXT_EPOCH_COUNTER, STORE_CONTEXT_EPOCH_DEADLINE,
-    STORE_CONTEXT_FUEL, STORE_CONTEXT_STACK_LIMIT, VMCTX_BUILTINS,
+    FUNCREF_TYPE_ID, FUNCREF_VMCTX, FUNCREF_WASM_CALL, STORE_CONTEXT_EPOCH_COUNTER,
+    STORE_CONTEXT_EPOCH_DEADLINE, STORE_CONTEXT_FUEL, STORE_CONTEXT_STACK_LIMIT, VMCTX_BUILTINS,
     VMCTX_STORE_CONTEXT, VMCTX_TYPE_IDS,
 };
 use crate::trap::TrapCode;
@@ -31,8 +31,8 @@ use crate::types::ValType;
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::immediates::{Ieee32, Ieee64};
 use cranelift_codegen::ir::{
-    self, types, Block, BlockArg, Endianness, Function, InstBuilder, JumpTableData, MemFlagsData,
-    SigRef, UserExternalName, UserFuncName, Value,
+    self, Block, BlockArg, Endianness, Function, InstBuilder, JumpTableData, MemFlagsData, SigRef,
+    UserExternalName, UserFuncName, Value, types,
 };
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use std::collections::HashMap;
@@ -43,8 +43,15 @@ enum FrameKind {
     /// The function body itself (branching to it returns).
     Function,
     Block,
-    Loop { header: Block },
-    If { else_block: Block, else_seen: bool, head_reachable: bool, params: Vec<Value> },
+    Loop {
+        header: Block,
+    },
+    If {
+        else_block: Block,
+        else_seen: bool,
+        head_reachable: bool,
+        params: Vec<Value>,
+    },
     /// A construct opened in unreachable code: only its `end` matters.
     Dead,
 }
@@ -143,7 +150,8 @@ pub(crate) fn translate_function(
 
     // The stack limit lives in the store context: vmctx -> store_context -> stack_limit.
     let vmctx_gv = func.create_global_value(ir::GlobalValueData::VMContext);
-    let readonly_flags = func.dfg.mem_flags.insert(trusted().with_readonly()).expect("few distinct flags");
+    let readonly_flags =
+        func.dfg.mem_flags.insert(trusted().with_readonly()).expect("few distinct flags");
     let trusted_flags = func.dfg.mem_flags.insert(trusted()).expect("few distinct flags");
     let store_ctx = func.create_global_value(ir::GlobalValueData::Load {
         base: vmctx_gv,
@@ -175,10 +183,14 @@ pub(crate) fn translate_function(
     }
 
     let range = env.info.bodies[(func_index - env.info.num_imported_funcs) as usize].clone();
-    let body = wasmparser::FunctionBody::new(wasmparser::BinaryReader::new(&env.wasm[range.clone()], range.start as u64));
+    let body = wasmparser::FunctionBody::new(wasmparser::BinaryReader::new(
+        &env.wasm[range.clone()],
+        range.start as u64,
+    ));
     for group in body.get_locals_reader().map_err(reader_error)? {
         let (count, ty) = group.map_err(reader_error)?;
-        let ty = ValType::from_wasmparser(ty).ok_or_else(|| Error::unsupported("unsupported local type"))?;
+        let ty = ValType::from_wasmparser(ty)
+            .ok_or_else(|| Error::unsupported("unsupported local type"))?;
         for _ in 0..count {
             let var = b.declare_var(ir_type(ty));
             let zero = zero_value(&mut b, ty);
@@ -278,7 +290,9 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
     fn block_type(&self, bt: BlockType) -> (Vec<ValType>, Vec<ValType>) {
         match bt {
             BlockType::Empty => (vec![], vec![]),
-            BlockType::Type(t) => (vec![], vec![ValType::from_wasmparser(t).expect("validated type")]),
+            BlockType::Type(t) => {
+                (vec![], vec![ValType::from_wasmparser(t).expect("validated type")])
+            }
             BlockType::FuncType(i) => {
                 let ft = &self.env.info.types[i as usize];
                 (ft.params().to_vec(), ft.results().to_vec())
@@ -352,7 +366,8 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
     fn memory_definition(&mut self, index: u32) -> (Value, u32) {
         let info = self.env.info;
         if index < info.num_imported_memories {
-            let ptr = self.load_readonly(POINTER, self.vmctx, self.env.offsets.imported_memory(index));
+            let ptr =
+                self.load_readonly(POINTER, self.vmctx, self.env.offsets.imported_memory(index));
             (ptr, 0)
         } else {
             (self.vmctx, self.env.offsets.defined_memory(index - info.num_imported_memories))
@@ -399,14 +414,24 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
         (self.b.ins().select_spectre_guard(oob, null, addr), 0)
     }
 
-    fn load_op(&mut self, memarg: &MemArg, size: u64, f: impl FnOnce(&mut FunctionBuilder<'_>, Value, i32) -> Value) {
+    fn load_op(
+        &mut self,
+        memarg: &MemArg,
+        size: u64,
+        f: impl FnOnce(&mut FunctionBuilder<'_>, Value, i32) -> Value,
+    ) {
         let index = self.pop();
         let (addr, off) = self.heap_addr(memarg, index, size);
         let v = f(&mut self.b, addr, off);
         self.push(v);
     }
 
-    fn store_op(&mut self, memarg: &MemArg, size: u64, f: impl FnOnce(&mut FunctionBuilder<'_>, Value, Value, i32)) {
+    fn store_op(
+        &mut self,
+        memarg: &MemArg,
+        size: u64,
+        f: impl FnOnce(&mut FunctionBuilder<'_>, Value, Value, i32),
+    ) {
         self.writes.memories |= Writes::bit(memarg_memory(memarg));
         let value = self.pop();
         let index = self.pop();
@@ -418,7 +443,8 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
     fn global_addr(&mut self, index: u32) -> (Value, u32) {
         let info = self.env.info;
         if index < info.num_imported_globals {
-            let ptr = self.load_readonly(POINTER, self.vmctx, self.env.offsets.imported_global(index));
+            let ptr =
+                self.load_readonly(POINTER, self.vmctx, self.env.offsets.imported_global(index));
             (ptr, 0)
         } else {
             (self.vmctx, self.env.offsets.defined_global(index - info.num_imported_globals))
@@ -429,7 +455,8 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
     fn table_definition(&mut self, index: u32) -> (Value, u32) {
         let info = self.env.info;
         if index < info.num_imported_tables {
-            let ptr = self.load_readonly(POINTER, self.vmctx, self.env.offsets.imported_table(index));
+            let ptr =
+                self.load_readonly(POINTER, self.vmctx, self.env.offsets.imported_table(index));
             (ptr, 0)
         } else {
             (self.vmctx, self.env.offsets.defined_table(index - info.num_imported_tables))
@@ -545,7 +572,9 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
             }
             Operator::Else => {
                 let frame = self.control.last_mut().expect("validated nesting");
-                if let FrameKind::If { else_block, else_seen, head_reachable, params } = &mut frame.kind {
+                if let FrameKind::If { else_block, else_seen, head_reachable, params } =
+                    &mut frame.kind
+                {
                     *else_seen = true;
                     if *head_reachable {
                         let (else_block, params) = (*else_block, params.clone());
@@ -611,8 +640,18 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
             self.fuel_pending += 1;
             if matches!(
                 op,
-                O::Block { .. } | O::Loop { .. } | O::If { .. } | O::Else | O::End | O::Br { .. } | O::BrIf { .. }
-                    | O::BrTable { .. } | O::Return | O::Call { .. } | O::CallIndirect { .. } | O::Unreachable
+                O::Block { .. }
+                    | O::Loop { .. }
+                    | O::If { .. }
+                    | O::Else
+                    | O::End
+                    | O::Br { .. }
+                    | O::BrIf { .. }
+                    | O::BrTable { .. }
+                    | O::Return
+                    | O::Call { .. }
+                    | O::CallIndirect { .. }
+                    | O::Unreachable
             ) {
                 self.charge_fuel();
             }
@@ -690,7 +729,12 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
                 self.b.seal_block(then_block);
                 let param_values = self.top(params.len());
                 self.control.push(Frame {
-                    kind: FrameKind::If { else_block, else_seen: false, head_reachable: true, params: param_values },
+                    kind: FrameKind::If {
+                        else_block,
+                        else_seen: false,
+                        head_reachable: true,
+                        params: param_values,
+                    },
                     next,
                     num_params: params.len(),
                     num_results: results.len(),
@@ -735,7 +779,10 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
             }
             O::BrTable { targets } => {
                 let index = self.pop();
-                let depths: Vec<u32> = targets.targets().collect::<std::result::Result<_, _>>().map_err(reader_error)?;
+                let depths: Vec<u32> = targets
+                    .targets()
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(reader_error)?;
                 let default = targets.default();
                 let arity = {
                     let f = &self.control[self.control.len() - 1 - default as usize];
@@ -755,7 +802,8 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
                 let default_block = block_for(self, default);
                 let table_blocks: Vec<Block> = depths.iter().map(|d| block_for(self, *d)).collect();
                 let default_call = self.b.func.dfg.block_call(default_block, &[]);
-                let calls: Vec<_> = table_blocks.iter().map(|blk| self.b.func.dfg.block_call(*blk, &[])).collect();
+                let calls: Vec<_> =
+                    table_blocks.iter().map(|blk| self.b.func.dfg.block_call(*blk, &[])).collect();
                 let jt = self.b.create_jump_table(JumpTableData::new(default_call, &calls));
                 self.b.ins().br_table(index, jt);
                 let mut landings: Vec<(u32, Block)> = landing.into_iter().collect();
@@ -780,8 +828,10 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
                 let args = self.stack.split_off(self.stack.len() - ty.params().len());
                 if function_index < self.env.info.num_imported_funcs {
                     let funcref = self.env.offsets.funcref(function_index);
-                    let callee = self.load_readonly(POINTER, self.vmctx, funcref + FUNCREF_WASM_CALL);
-                    let callee_vmctx = self.load_readonly(POINTER, self.vmctx, funcref + FUNCREF_VMCTX);
+                    let callee =
+                        self.load_readonly(POINTER, self.vmctx, funcref + FUNCREF_WASM_CALL);
+                    let callee_vmctx =
+                        self.load_readonly(POINTER, self.vmctx, funcref + FUNCREF_VMCTX);
                     let sig = self.sig_ref(self.env.info.functions[function_index as usize]);
                     let mut all = vec![callee_vmctx, self.vmctx];
                     all.extend(args);
@@ -791,8 +841,11 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
                     let fref = match self.func_refs.get(&function_index) {
                         Some(f) => *f,
                         None => {
-                            let sig = self.sig_ref(self.env.info.functions[function_index as usize]);
-                            let name = self.b.func.declare_imported_user_function(UserExternalName::new(0, function_index));
+                            let sig =
+                                self.sig_ref(self.env.info.functions[function_index as usize]);
+                            let name = self.b.func.declare_imported_user_function(
+                                UserExternalName::new(0, function_index),
+                            );
                             let f = self.b.import_function(ir::ExtFuncData {
                                 name: ir::ExternalName::User(name),
                                 signature: sig,
@@ -865,20 +918,48 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
             }
 
             // ------------------------------------------------------------ memory
-            O::I32Load { memarg } => self.load_op(&memarg, 4, |b, a, o| b.ins().load(types::I32, heap_flags(), a, o)),
-            O::I64Load { memarg } => self.load_op(&memarg, 8, |b, a, o| b.ins().load(types::I64, heap_flags(), a, o)),
-            O::F32Load { memarg } => self.load_op(&memarg, 4, |b, a, o| b.ins().load(types::F32, heap_flags(), a, o)),
-            O::F64Load { memarg } => self.load_op(&memarg, 8, |b, a, o| b.ins().load(types::F64, heap_flags(), a, o)),
-            O::I32Load8S { memarg } => self.load_op(&memarg, 1, |b, a, o| b.ins().sload8(types::I32, heap_flags(), a, o)),
-            O::I32Load8U { memarg } => self.load_op(&memarg, 1, |b, a, o| b.ins().uload8(types::I32, heap_flags(), a, o)),
-            O::I32Load16S { memarg } => self.load_op(&memarg, 2, |b, a, o| b.ins().sload16(types::I32, heap_flags(), a, o)),
-            O::I32Load16U { memarg } => self.load_op(&memarg, 2, |b, a, o| b.ins().uload16(types::I32, heap_flags(), a, o)),
-            O::I64Load8S { memarg } => self.load_op(&memarg, 1, |b, a, o| b.ins().sload8(types::I64, heap_flags(), a, o)),
-            O::I64Load8U { memarg } => self.load_op(&memarg, 1, |b, a, o| b.ins().uload8(types::I64, heap_flags(), a, o)),
-            O::I64Load16S { memarg } => self.load_op(&memarg, 2, |b, a, o| b.ins().sload16(types::I64, heap_flags(), a, o)),
-            O::I64Load16U { memarg } => self.load_op(&memarg, 2, |b, a, o| b.ins().uload16(types::I64, heap_flags(), a, o)),
-            O::I64Load32S { memarg } => self.load_op(&memarg, 4, |b, a, o| b.ins().sload32(heap_flags(), a, o)),
-            O::I64Load32U { memarg } => self.load_op(&memarg, 4, |b, a, o| b.ins().uload32(heap_flags(), a, o)),
+            O::I32Load { memarg } => {
+                self.load_op(&memarg, 4, |b, a, o| b.ins().load(types::I32, heap_flags(), a, o))
+            }
+            O::I64Load { memarg } => {
+                self.load_op(&memarg, 8, |b, a, o| b.ins().load(types::I64, heap_flags(), a, o))
+            }
+            O::F32Load { memarg } => {
+                self.load_op(&memarg, 4, |b, a, o| b.ins().load(types::F32, heap_flags(), a, o))
+            }
+            O::F64Load { memarg } => {
+                self.load_op(&memarg, 8, |b, a, o| b.ins().load(types::F64, heap_flags(), a, o))
+            }
+            O::I32Load8S { memarg } => {
+                self.load_op(&memarg, 1, |b, a, o| b.ins().sload8(types::I32, heap_flags(), a, o))
+            }
+            O::I32Load8U { memarg } => {
+                self.load_op(&memarg, 1, |b, a, o| b.ins().uload8(types::I32, heap_flags(), a, o))
+            }
+            O::I32Load16S { memarg } => {
+                self.load_op(&memarg, 2, |b, a, o| b.ins().sload16(types::I32, heap_flags(), a, o))
+            }
+            O::I32Load16U { memarg } => {
+                self.load_op(&memarg, 2, |b, a, o| b.ins().uload16(types::I32, heap_flags(), a, o))
+            }
+            O::I64Load8S { memarg } => {
+                self.load_op(&memarg, 1, |b, a, o| b.ins().sload8(types::I64, heap_flags(), a, o))
+            }
+            O::I64Load8U { memarg } => {
+                self.load_op(&memarg, 1, |b, a, o| b.ins().uload8(types::I64, heap_flags(), a, o))
+            }
+            O::I64Load16S { memarg } => {
+                self.load_op(&memarg, 2, |b, a, o| b.ins().sload16(types::I64, heap_flags(), a, o))
+            }
+            O::I64Load16U { memarg } => {
+                self.load_op(&memarg, 2, |b, a, o| b.ins().uload16(types::I64, heap_flags(), a, o))
+            }
+            O::I64Load32S { memarg } => {
+                self.load_op(&memarg, 4, |b, a, o| b.ins().sload32(heap_flags(), a, o))
+            }
+            O::I64Load32U { memarg } => {
+                self.load_op(&memarg, 4, |b, a, o| b.ins().uload32(heap_flags(), a, o))
+            }
             O::I32Store { memarg } | O::F32Store { memarg } => {
                 self.store_op(&memarg, 4, |b, v, a, o| {
                     b.ins().store(heap_flags(), v, a, o);
@@ -1006,7 +1087,10 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
                 self.push(v);
             }
             O::RefFunc { function_index } => {
-                let v = self.b.ins().iadd_imm_s(self.vmctx, self.env.offsets.funcref(function_index) as i64);
+                let v = self
+                    .b
+                    .ins()
+                    .iadd_imm_s(self.vmctx, self.env.offsets.funcref(function_index) as i64);
                 self.push(v);
             }
 
@@ -1110,22 +1194,54 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
             O::F32Copysign | O::F64Copysign => ins_binop(self, |b, x, y| b.ins().fcopysign(x, y)),
             O::F32DemoteF64 => ins_unop(self, |b, a| b.ins().fdemote(types::F32, a)),
             O::F64PromoteF32 => ins_unop(self, |b, a| b.ins().fpromote(types::F64, a)),
-            O::F32ConvertI32S | O::F32ConvertI64S => ins_unop(self, |b, a| b.ins().fcvt_from_sint(types::F32, a)),
-            O::F32ConvertI32U | O::F32ConvertI64U => ins_unop(self, |b, a| b.ins().fcvt_from_uint(types::F32, a)),
-            O::F64ConvertI32S | O::F64ConvertI64S => ins_unop(self, |b, a| b.ins().fcvt_from_sint(types::F64, a)),
-            O::F64ConvertI32U | O::F64ConvertI64U => ins_unop(self, |b, a| b.ins().fcvt_from_uint(types::F64, a)),
-            O::I32TruncF32S | O::I32TruncF64S => ins_unop(self, |b, a| b.ins().fcvt_to_sint(types::I32, a)),
-            O::I32TruncF32U | O::I32TruncF64U => ins_unop(self, |b, a| b.ins().fcvt_to_uint(types::I32, a)),
-            O::I64TruncF32S | O::I64TruncF64S => ins_unop(self, |b, a| b.ins().fcvt_to_sint(types::I64, a)),
-            O::I64TruncF32U | O::I64TruncF64U => ins_unop(self, |b, a| b.ins().fcvt_to_uint(types::I64, a)),
-            O::I32TruncSatF32S | O::I32TruncSatF64S => ins_unop(self, |b, a| b.ins().fcvt_to_sint_sat(types::I32, a)),
-            O::I32TruncSatF32U | O::I32TruncSatF64U => ins_unop(self, |b, a| b.ins().fcvt_to_uint_sat(types::I32, a)),
-            O::I64TruncSatF32S | O::I64TruncSatF64S => ins_unop(self, |b, a| b.ins().fcvt_to_sint_sat(types::I64, a)),
-            O::I64TruncSatF32U | O::I64TruncSatF64U => ins_unop(self, |b, a| b.ins().fcvt_to_uint_sat(types::I64, a)),
-            O::I32ReinterpretF32 => ins_unop(self, |b, a| b.ins().bitcast(types::I32, MemFlagsData::new(), a)),
-            O::I64ReinterpretF64 => ins_unop(self, |b, a| b.ins().bitcast(types::I64, MemFlagsData::new(), a)),
-            O::F32ReinterpretI32 => ins_unop(self, |b, a| b.ins().bitcast(types::F32, MemFlagsData::new(), a)),
-            O::F64ReinterpretI64 => ins_unop(self, |b, a| b.ins().bitcast(types::F64, MemFlagsData::new(), a)),
+            O::F32ConvertI32S | O::F32ConvertI64S => {
+                ins_unop(self, |b, a| b.ins().fcvt_from_sint(types::F32, a))
+            }
+            O::F32ConvertI32U | O::F32ConvertI64U => {
+                ins_unop(self, |b, a| b.ins().fcvt_from_uint(types::F32, a))
+            }
+            O::F64ConvertI32S | O::F64ConvertI64S => {
+                ins_unop(self, |b, a| b.ins().fcvt_from_sint(types::F64, a))
+            }
+            O::F64ConvertI32U | O::F64ConvertI64U => {
+                ins_unop(self, |b, a| b.ins().fcvt_from_uint(types::F64, a))
+            }
+            O::I32TruncF32S | O::I32TruncF64S => {
+                ins_unop(self, |b, a| b.ins().fcvt_to_sint(types::I32, a))
+            }
+            O::I32TruncF32U | O::I32TruncF64U => {
+                ins_unop(self, |b, a| b.ins().fcvt_to_uint(types::I32, a))
+            }
+            O::I64TruncF32S | O::I64TruncF64S => {
+                ins_unop(self, |b, a| b.ins().fcvt_to_sint(types::I64, a))
+            }
+            O::I64TruncF32U | O::I64TruncF64U => {
+                ins_unop(self, |b, a| b.ins().fcvt_to_uint(types::I64, a))
+            }
+            O::I32TruncSatF32S | O::I32TruncSatF64S => {
+                ins_unop(self, |b, a| b.ins().fcvt_to_sint_sat(types::I32, a))
+            }
+            O::I32TruncSatF32U | O::I32TruncSatF64U => {
+                ins_unop(self, |b, a| b.ins().fcvt_to_uint_sat(types::I32, a))
+            }
+            O::I64TruncSatF32S | O::I64TruncSatF64S => {
+                ins_unop(self, |b, a| b.ins().fcvt_to_sint_sat(types::I64, a))
+            }
+            O::I64TruncSatF32U | O::I64TruncSatF64U => {
+                ins_unop(self, |b, a| b.ins().fcvt_to_uint_sat(types::I64, a))
+            }
+            O::I32ReinterpretF32 => {
+                ins_unop(self, |b, a| b.ins().bitcast(types::I32, MemFlagsData::new(), a))
+            }
+            O::I64ReinterpretF64 => {
+                ins_unop(self, |b, a| b.ins().bitcast(types::I64, MemFlagsData::new(), a))
+            }
+            O::F32ReinterpretI32 => {
+                ins_unop(self, |b, a| b.ins().bitcast(types::F32, MemFlagsData::new(), a))
+            }
+            O::F64ReinterpretI64 => {
+                ins_unop(self, |b, a| b.ins().bitcast(types::F64, MemFlagsData::new(), a))
+            }
 
             other => {
                 return Err(Error::unsupported(format!("operator {other:?} is not supported")));

@@ -16,12 +16,12 @@ use crate::error::{Error, Result};
 use crate::module::info::ModuleInfo;
 use crate::runtime::vmcontext::VMOffsets;
 use code_memory::{CodeMemory, CompiledFunc};
+use cranelift_codegen::Context;
+use cranelift_codegen::FinalizedRelocTarget;
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir::{ExternalName, Function};
 use cranelift_codegen::isa::{OwnedTargetIsa, TargetIsa};
-use cranelift_codegen::FinalizedRelocTarget;
 use cranelift_codegen::settings::{self, Configurable};
-use cranelift_codegen::Context;
 use cranelift_frontend::FunctionBuilderContext;
 use env::{HeapStyle, ModuleEnv};
 pub(crate) use func_translator::Writes;
@@ -39,14 +39,19 @@ pub(crate) fn host_isa() -> Result<OwnedTargetIsa> {
     set(&mut flags, "preserve_frame_pointers", "true")?;
     set(&mut flags, "unwind_info", "false")?;
     set(&mut flags, "enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" })?;
-    let builder = cranelift_native::builder().map_err(|e| Error::unsupported(format!("host not supported by Cranelift: {e}")))?;
+    let builder = cranelift_native::builder()
+        .map_err(|e| Error::unsupported(format!("host not supported by Cranelift: {e}")))?;
     builder
         .finish(settings::Flags::new(flags))
         .map_err(|e| Error::unsupported(format!("host not supported by Cranelift: {e}")))
 }
 
 /// Compiles one IR function into a relocatable [`CompiledFunc`].
-pub(crate) fn compile_function(isa: &dyn TargetIsa, ctx: &mut Context, func: Function) -> Result<CompiledFunc> {
+pub(crate) fn compile_function(
+    isa: &dyn TargetIsa,
+    ctx: &mut Context,
+    func: Function,
+) -> Result<CompiledFunc> {
     let key = match func.name {
         cranelift_codegen::ir::UserFuncName::User(ref n) => (n.namespace, n.index),
         _ => (u32::MAX, 0),
@@ -54,9 +59,9 @@ pub(crate) fn compile_function(isa: &dyn TargetIsa, ctx: &mut Context, func: Fun
     ctx.clear();
     ctx.func = func;
     let names = ctx.func.params.user_named_funcs().clone();
-    let compiled = ctx
-        .compile(isa, &mut ControlPlane::default())
-        .map_err(|e| Error::internal(format!("cranelift failed to compile function {key:?}: {:?}", e.inner)))?;
+    let compiled = ctx.compile(isa, &mut ControlPlane::default()).map_err(|e| {
+        Error::internal(format!("cranelift failed to compile function {key:?}: {:?}", e.inner))
+    })?;
     let code = compiled.code_buffer().to_vec();
     let mut relocs = Vec::new();
     for r in compiled.buffer.relocs() {
@@ -65,7 +70,9 @@ pub(crate) fn compile_function(isa: &dyn TargetIsa, ctx: &mut Context, func: Fun
                 let n = &names[*name];
                 (n.namespace, n.index)
             }
-            other => return Err(Error::internal(format!("unexpected relocation target {other:?}"))),
+            other => {
+                return Err(Error::internal(format!("unexpected relocation target {other:?}")));
+            }
         };
         relocs.push((r.offset, r.kind, target, r.addend));
     }
@@ -121,12 +128,17 @@ pub(crate) fn compile_module(
             let func = match *job {
                 Job::Wasm(f) => {
                     let mut func = Function::new();
-                    writes = writes.union(func_translator::translate_function(&env, f, &mut func, &mut fctx)?);
+                    writes = writes
+                        .union(func_translator::translate_function(&env, f, &mut func, &mut fctx)?);
                     func
                 }
-                Job::Array(f) => {
-                    trampolines::array_call_trampoline(f, info.func_type(f), env.call_conv, env.frontend, &mut fctx)
-                }
+                Job::Array(f) => trampolines::array_call_trampoline(
+                    f,
+                    info.func_type(f),
+                    env.call_conv,
+                    env.frontend,
+                    &mut fctx,
+                ),
             };
             out.push(compile_function(isa, &mut ctx, func)?);
         }
@@ -138,7 +150,12 @@ pub(crate) fn compile_module(
         let chunk = jobs.len().div_ceil(threads);
         let results: Vec<Result<(Vec<CompiledFunc>, Writes)>> = std::thread::scope(|s| {
             let handles: Vec<_> = jobs.chunks(chunk).map(|c| s.spawn(move || run(c))).collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(Error::internal("compiler thread panicked")))).collect()
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| Err(Error::internal("compiler thread panicked")))
+                })
+                .collect()
         });
         let mut all = Vec::with_capacity(jobs.len());
         let mut writes = Writes::default();

@@ -9,13 +9,13 @@
 //!   absolute address in code), and traps with `Host` when the entry reports
 //!   failure, so host errors unwind exactly like any other trap.
 
-use crate::compile::env::{self, array_call_signature, ir_type, wasm_signature, POINTER};
+use crate::compile::env::{self, POINTER, array_call_signature, ir_type, wasm_signature};
 use crate::runtime::host::HOST_CONTEXT_CALL;
 use crate::trap::TrapCode;
 use crate::types::FuncType;
 use cranelift_codegen::ir::{
-    self, types, AbiParam, Function, InstBuilder, MemFlagsData, Signature, StackSlotData, StackSlotKind,
-    UserExternalName, UserFuncName,
+    self, AbiParam, Function, InstBuilder, MemFlagsData, Signature, StackSlotData, StackSlotKind,
+    UserExternalName, UserFuncName, types,
 };
 use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
@@ -43,7 +43,10 @@ pub(crate) fn array_call_trampoline(
     frontend: TargetFrontendConfig,
     fctx: &mut FunctionBuilderContext,
 ) -> Function {
-    let mut func = Function::with_name_signature(UserFuncName::user(NS_ARRAY, func_index), array_call_signature(call_conv));
+    let mut func = Function::with_name_signature(
+        UserFuncName::user(NS_ARRAY, func_index),
+        array_call_signature(call_conv),
+    );
     let mut b = FunctionBuilder::new(&mut func, fctx);
     let p = enter(&mut b);
     let (vmctx, caller, values) = (p[0], p[1], p[2]);
@@ -85,12 +88,17 @@ pub(crate) fn host_stub(
     frontend: TargetFrontendConfig,
     fctx: &mut FunctionBuilderContext,
 ) -> Function {
-    let mut func = Function::with_name_signature(UserFuncName::user(2, 0), wasm_signature(ty, call_conv));
+    let mut func =
+        Function::with_name_signature(UserFuncName::user(2, 0), wasm_signature(ty, call_conv));
     let mut b = FunctionBuilder::new(&mut func, fctx);
     let p = enter(&mut b);
     let (host_ctx, caller) = (p[0], p[1]);
     let slots = ty.params().len().max(ty.results().len()).max(1);
-    let ss = b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, (slots * 16) as u32, 4));
+    let ss = b.create_sized_stack_slot(StackSlotData::new(
+        StackSlotKind::ExplicitSlot,
+        (slots * 16) as u32,
+        4,
+    ));
     let values = b.ins().stack_addr(POINTER, ss, 0);
     let flags = MemFlagsData::trusted();
     for (i, v) in p[2..].iter().enumerate() {

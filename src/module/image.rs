@@ -40,22 +40,34 @@ impl MemoryImage {
 
     fn new(bytes: Box<[u8]>) -> Result<MemoryImage> {
         use rustix::fs::{MemfdFlags, SealFlags};
-        let fail = |what: &str, e: rustix::io::Errno| Error::new(ErrorKind::Resource, format!("memory image: {what} failed: {e}"));
-        let fd = rustix::fs::memfd_create("wasmpool-image", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)
-            .map_err(|e| fail("memfd_create", e))?;
+        let fail = |what: &str, e: rustix::io::Errno| {
+            Error::new(ErrorKind::Resource, format!("memory image: {what} failed: {e}"))
+        };
+        let fd = rustix::fs::memfd_create(
+            "wasmpool-image",
+            MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
+        )
+        .map_err(|e| fail("memfd_create", e))?;
         let mut written = 0;
         while written < bytes.len() {
-            written += rustix::io::pwrite(&fd, &bytes[written..], written as u64).map_err(|e| fail("write", e))?;
+            written += rustix::io::pwrite(&fd, &bytes[written..], written as u64)
+                .map_err(|e| fail("write", e))?;
         }
-        rustix::fs::fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE | SealFlags::SEAL)
-            .map_err(|e| fail("sealing", e))?;
+        rustix::fs::fcntl_add_seals(
+            &fd,
+            SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE | SealFlags::SEAL,
+        )
+        .map_err(|e| fail("sealing", e))?;
         Ok(MemoryImage { fd, bytes })
     }
 }
 
 /// Builds the images of a module's defined memories (`None` where a memory
 /// has no data or a segment that an image cannot represent).
-pub(crate) fn build_images(info: &ModuleInfo, wasm_data: impl Fn(usize) -> Vec<u8>) -> Result<Vec<Option<Arc<MemoryImage>>>> {
+pub(crate) fn build_images(
+    info: &ModuleInfo,
+    wasm_data: impl Fn(usize) -> Vec<u8>,
+) -> Result<Vec<Option<Arc<MemoryImage>>>> {
     let page = rustix::param::page_size() as u64;
     let defined = info.num_defined_memories() as usize;
     let mut layouts: Vec<Option<Vec<(u64, usize)>>> = vec![Some(Vec::new()); defined];
@@ -77,13 +89,21 @@ pub(crate) fn build_images(info: &ModuleInfo, wasm_data: impl Fn(usize) -> Vec<u
     for layout in layouts {
         let image = match layout {
             Some(list) if !list.is_empty() => {
-                let end = list.iter().map(|(off, i)| off + info.data[*i].data.len() as u64).max().unwrap_or(0);
+                let end = list
+                    .iter()
+                    .map(|(off, i)| off + info.data[*i].data.len() as u64)
+                    .max()
+                    .unwrap_or(0);
                 let mut bytes = vec![0u8; end.next_multiple_of(page) as usize];
                 for (off, i) in list {
                     let data = wasm_data(i);
                     bytes[off as usize..off as usize + data.len()].copy_from_slice(&data);
                 }
-                if bytes.is_empty() { None } else { Some(Arc::new(MemoryImage::new(bytes.into_boxed_slice())?)) }
+                if bytes.is_empty() {
+                    None
+                } else {
+                    Some(Arc::new(MemoryImage::new(bytes.into_boxed_slice())?))
+                }
             }
             _ => None,
         };
@@ -104,7 +124,8 @@ mod tests {
 
     #[test]
     fn constant_in_bounds_segments_make_an_image() {
-        let imgs = images(r#"(module (memory 2) (data (i32.const 70000) "ab") (data (i32.const 1) "c"))"#);
+        let imgs =
+            images(r#"(module (memory 2) (data (i32.const 70000) "ab") (data (i32.const 1) "c"))"#);
         let img = imgs[0].as_ref().unwrap();
         assert_eq!(img.len() % rustix::param::page_size(), 0);
         assert_eq!(&img.bytes()[70000..70002], b"ab");
@@ -116,7 +137,12 @@ mod tests {
 
     #[test]
     fn other_segments_fall_back_to_copying() {
-        assert!(images(r#"(module (import "e" "g" (global i32)) (memory 1) (data (global.get 0) "x"))"#)[0].is_none());
+        assert!(
+            images(
+                r#"(module (import "e" "g" (global i32)) (memory 1) (data (global.get 0) "x"))"#
+            )[0]
+            .is_none()
+        );
         assert!(images(r#"(module (memory 1) (data (i32.const 65535) "xy"))"#)[0].is_none());
         assert!(images(r#"(module (memory 1))"#)[0].is_none());
     }

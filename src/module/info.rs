@@ -208,7 +208,10 @@ impl ModuleInfo {
 }
 
 fn invalid(e: wasmparser::BinaryReaderError) -> Error {
-    Error::new(ErrorKind::InvalidModule, format!("invalid module: {} (at byte offset {})", e.message(), e.offset()))
+    Error::new(
+        ErrorKind::InvalidModule,
+        format!("invalid module: {} (at byte offset {})", e.message(), e.offset()),
+    )
 }
 
 fn val_type(ty: wasmparser::ValType) -> Result<ValType> {
@@ -217,8 +220,9 @@ fn val_type(ty: wasmparser::ValType) -> Result<ValType> {
 }
 
 fn table_type(ty: &wasmparser::TableType) -> Result<TableType> {
-    let element = ValType::from_ref_type(ty.element_type)
-        .ok_or_else(|| Error::unsupported(format!("table element type {:?} is not supported", ty.element_type)))?;
+    let element = ValType::from_ref_type(ty.element_type).ok_or_else(|| {
+        Error::unsupported(format!("table element type {:?} is not supported", ty.element_type))
+    })?;
     if ty.table64 || ty.shared {
         return Err(Error::unsupported("64-bit and shared tables are not supported"));
     }
@@ -227,7 +231,9 @@ fn table_type(ty: &wasmparser::TableType) -> Result<TableType> {
 
 fn memory_type(ty: &wasmparser::MemoryType) -> Result<MemoryType> {
     if ty.memory64 || ty.shared || ty.page_size_log2.is_some() {
-        return Err(Error::unsupported("64-bit, shared and custom-page-size memories are not supported"));
+        return Err(Error::unsupported(
+            "64-bit, shared and custom-page-size memories are not supported",
+        ));
     }
     Ok(MemoryType { min: ty.initial, max: ty.maximum })
 }
@@ -252,8 +258,10 @@ pub(crate) fn decode_with(wasm: &[u8], features: WasmFeatures) -> Result<ModuleI
             Payload::TypeSection(reader) => {
                 for ty in reader.into_iter_err_on_gc_types() {
                     let ty = ty.map_err(invalid)?;
-                    let params = ty.params().iter().map(|t| val_type(*t)).collect::<Result<Vec<_>>>()?;
-                    let results = ty.results().iter().map(|t| val_type(*t)).collect::<Result<Vec<_>>>()?;
+                    let params =
+                        ty.params().iter().map(|t| val_type(*t)).collect::<Result<Vec<_>>>()?;
+                    let results =
+                        ty.results().iter().map(|t| val_type(*t)).collect::<Result<Vec<_>>>()?;
                     info.types.push(FuncType::new(params, results));
                 }
             }
@@ -284,9 +292,15 @@ pub(crate) fn decode_with(wasm: &[u8], features: WasmFeatures) -> Result<ModuleI
                             info.num_imported_globals += 1;
                             ImportKind::Global(g)
                         }
-                        wasmparser::TypeRef::Tag(_) => return Err(Error::unsupported("tags are not supported")),
+                        wasmparser::TypeRef::Tag(_) => {
+                            return Err(Error::unsupported("tags are not supported"));
+                        }
                     };
-                    info.imports.push(Import { module: import.module.to_string(), name: import.name.to_string(), kind });
+                    info.imports.push(Import {
+                        module: import.module.to_string(),
+                        name: import.name.to_string(),
+                        kind,
+                    });
                 }
             }
             Payload::FunctionSection(reader) => {
@@ -298,7 +312,9 @@ pub(crate) fn decode_with(wasm: &[u8], features: WasmFeatures) -> Result<ModuleI
                 for table in reader {
                     let table = table.map_err(invalid)?;
                     if !matches!(table.init, wasmparser::TableInit::RefNull) {
-                        return Err(Error::unsupported("table initializer expressions are not supported"));
+                        return Err(Error::unsupported(
+                            "table initializer expressions are not supported",
+                        ));
                     }
                     info.tables.push(table_type(&table.ty)?);
                 }
@@ -328,7 +344,9 @@ pub(crate) fn decode_with(wasm: &[u8], features: WasmFeatures) -> Result<ModuleI
                         wasmparser::ExternalKind::Table => EntityIndex::Table(export.index),
                         wasmparser::ExternalKind::Memory => EntityIndex::Memory(export.index),
                         wasmparser::ExternalKind::Global => EntityIndex::Global(export.index),
-                        wasmparser::ExternalKind::Tag => return Err(Error::unsupported("tags are not supported")),
+                        wasmparser::ExternalKind::Tag => {
+                            return Err(Error::unsupported("tags are not supported"));
+                        }
                     };
                     info.exports.push((export.name.to_string(), index));
                 }
@@ -341,16 +359,21 @@ pub(crate) fn decode_with(wasm: &[u8], features: WasmFeatures) -> Result<ModuleI
                 for elem in reader {
                     let elem = elem.map_err(invalid)?;
                     let mode = match elem.kind {
-                        wasmparser::ElementKind::Active { table_index, offset_expr } => ElemMode::Active {
-                            table: table_index.unwrap_or(0),
-                            offset: ConstExpr::parse(&offset_expr)?,
-                        },
+                        wasmparser::ElementKind::Active { table_index, offset_expr } => {
+                            ElemMode::Active {
+                                table: table_index.unwrap_or(0),
+                                offset: ConstExpr::parse(&offset_expr)?,
+                            }
+                        }
                         wasmparser::ElementKind::Passive => ElemMode::Passive,
                         wasmparser::ElementKind::Declared => ElemMode::Declared,
                     };
                     let items = match elem.items {
                         wasmparser::ElementItems::Functions(funcs) => {
-                            let funcs = funcs.into_iter().collect::<std::result::Result<Vec<u32>, _>>().map_err(invalid)?;
+                            let funcs = funcs
+                                .into_iter()
+                                .collect::<std::result::Result<Vec<u32>, _>>()
+                                .map_err(invalid)?;
                             info.escaping.extend(funcs.iter().copied());
                             ElemItems::Funcs(funcs)
                         }
@@ -372,7 +395,10 @@ pub(crate) fn decode_with(wasm: &[u8], features: WasmFeatures) -> Result<ModuleI
                     let data = data.map_err(invalid)?;
                     let mode = match data.kind {
                         wasmparser::DataKind::Active { memory_index, offset_expr } => {
-                            DataMode::Active { memory: memory_index, offset: ConstExpr::parse(&offset_expr)? }
+                            DataMode::Active {
+                                memory: memory_index,
+                                offset: ConstExpr::parse(&offset_expr)?,
+                            }
                         }
                         wasmparser::DataKind::Passive => DataMode::Passive,
                     };
@@ -429,7 +455,11 @@ mod tests {
         assert_eq!(info.start, Some(2));
         assert_eq!(info.bodies.len(), 3);
         assert_eq!(&wasm[info.data[0].data.clone()], b"hi");
-        assert_eq!(info.escaping.iter().copied().collect::<Vec<_>>(), vec![1, 2], "exported and start escape");
+        assert_eq!(
+            info.escaping.iter().copied().collect::<Vec<_>>(),
+            vec![1, 2],
+            "exported and start escape"
+        );
     }
 
     #[test]

@@ -8,18 +8,18 @@
 pub(crate) mod image;
 pub(crate) mod info;
 
-use crate::compile::code_memory::CodeMemory;
 use crate::compile::Writes;
+use crate::compile::code_memory::CodeMemory;
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::runtime::instance::VmctxTemplate;
 use crate::runtime::vmcontext::VMOffsets;
 use crate::types::{FuncType, GlobalType, MemoryType, TableType};
+use image::MemoryImage;
 use info::{EntityIndex, ImportKind, ModuleInfo};
 use std::ops::Range;
-use image::MemoryImage;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 static NEXT_MODULE_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -82,7 +82,9 @@ fn lazy_table_inits(info: &ModuleInfo) -> Vec<Option<Arc<[u32]>>> {
     let imported = info.num_imported_tables;
     let mut inits: Vec<Option<Vec<u32>>> = info.tables[imported as usize..]
         .iter()
-        .map(|t| (t.element == crate::types::ValType::FuncRef).then(|| vec![u32::MAX; t.min as usize]))
+        .map(|t| {
+            (t.element == crate::types::ValType::FuncRef).then(|| vec![u32::MAX; t.min as usize])
+        })
         .collect();
     for seg in &info.elements {
         let ElemMode::Active { table, offset } = &seg.mode else { continue };
@@ -102,17 +104,19 @@ fn lazy_table_inits(info: &ModuleInfo) -> Vec<Option<Arc<[u32]>>> {
                 funcs[start..start + f.len()].copy_from_slice(f);
                 true
             }
-            ElemItems::Exprs(exprs) => exprs.iter().enumerate().all(|(k, e)| match e.0.as_slice() {
-                [ConstOp::RefFunc(f)] => {
-                    funcs[start + k] = *f;
-                    true
-                }
-                [ConstOp::RefNull] => {
-                    funcs[start + k] = u32::MAX;
-                    true
-                }
-                _ => false,
-            }),
+            ElemItems::Exprs(exprs) => {
+                exprs.iter().enumerate().all(|(k, e)| match e.0.as_slice() {
+                    [ConstOp::RefFunc(f)] => {
+                        funcs[start + k] = *f;
+                        true
+                    }
+                    [ConstOp::RefNull] => {
+                        funcs[start + k] = u32::MAX;
+                        true
+                    }
+                    _ => false,
+                })
+            }
         };
         if !ok {
             *slot = None;
@@ -156,7 +160,8 @@ impl Module {
         let info = info::decode_with(wasm, info::features(engine.config().wasm_multi_memory))?;
         let offsets = VMOffsets::new(&info);
         engine.check_module(&info, &offsets)?;
-        let (code, writes) = crate::compile::compile_module(engine.isa(), engine.config(), &info, &offsets, wasm)?;
+        let (code, writes) =
+            crate::compile::compile_module(engine.isa(), engine.config(), &info, &offsets, wasm)?;
 
         let type_ids: Box<[u32]> = info.types.iter().map(|t| engine.intern(t)).collect();
         let template = VmctxTemplate::new(&info, &offsets, &code, &type_ids);
@@ -173,7 +178,9 @@ impl Module {
             Vec::new()
         };
         let has_image = |memory: u32| {
-            memory.checked_sub(info.num_imported_memories).is_some_and(|m| images.get(m as usize).is_some_and(|i| i.is_some()))
+            memory
+                .checked_sub(info.num_imported_memories)
+                .is_some_and(|m| images.get(m as usize).is_some_and(|i| i.is_some()))
         };
         let lazy_tables = lazy_table_inits(&info);
         // Tables only compiled code, the host or another instance can

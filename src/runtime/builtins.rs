@@ -61,8 +61,12 @@ impl Builtin {
     /// The trap a 0 result means, for builtins that can trap.
     pub(crate) fn trap(self) -> Option<TrapCode> {
         match self {
-            Builtin::MemoryFill | Builtin::MemoryCopy | Builtin::MemoryInit => Some(TrapCode::MemoryOutOfBounds),
-            Builtin::TableFill | Builtin::TableCopy | Builtin::TableInit => Some(TrapCode::TableOutOfBounds),
+            Builtin::MemoryFill | Builtin::MemoryCopy | Builtin::MemoryInit => {
+                Some(TrapCode::MemoryOutOfBounds)
+            }
+            Builtin::TableFill | Builtin::TableCopy | Builtin::TableInit => {
+                Some(TrapCode::TableOutOfBounds)
+            }
             _ => None,
         }
     }

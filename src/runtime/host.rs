@@ -45,7 +45,12 @@ impl HostContext {
             magic: HOST_CONTEXT_MAGIC,
             _pad: 0,
             entry,
-            funcref: VMFuncRef { array_call: std::ptr::null(), wasm_call, vmctx: std::ptr::null_mut(), type_id },
+            funcref: VMFuncRef {
+                array_call: std::ptr::null(),
+                wasm_call,
+                vmctx: std::ptr::null_mut(),
+                type_id,
+            },
             ty,
             callback,
         });

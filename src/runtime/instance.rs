@@ -13,14 +13,16 @@
 
 use crate::alloc::InstanceResources;
 use crate::error::{Error, ErrorKind, Result};
-use crate::module::info::{ConstExpr, ConstOp, DataMode, ElemItems, ElemMode, EntityIndex, ImportKind};
 use crate::module::Module;
-use crate::runtime::libcalls::{BuiltinTable, BUILTINS};
+use crate::module::info::{
+    ConstExpr, ConstOp, DataMode, ElemItems, ElemMode, EntityIndex, ImportKind,
+};
+use crate::runtime::libcalls::{BUILTINS, BuiltinTable};
 use crate::runtime::memory::LinearMemory;
 use crate::runtime::table::{LazyInit, Table};
 use crate::runtime::vmcontext::*;
 use crate::trap::{Trap, TrapCode};
-use crate::types::{limits_match, WASM_PAGE_SIZE};
+use crate::types::{WASM_PAGE_SIZE, limits_match};
 
 /// A memory as the runtime passes it around: the definition compiled code
 /// reads and the Rust object that owns the mapping.
@@ -66,7 +68,10 @@ impl Drop for InstanceData {
 }
 
 fn link_error(import: &crate::module::info::Import, why: &str) -> Error {
-    Error::new(ErrorKind::Link, format!("incompatible import type for `{}::{}`: {why}", import.module, import.name))
+    Error::new(
+        ErrorKind::Link,
+        format!("incompatible import type for `{}::{}`: {why}", import.module, import.name),
+    )
 }
 
 impl InstanceData {
@@ -109,7 +114,8 @@ impl InstanceData {
             self.imported_memories[index as usize]
         } else {
             let i = index - imported;
-            let mem = &self.resources().memories[i as usize] as *const LinearMemory as *mut LinearMemory;
+            let mem =
+                &self.resources().memories[i as usize] as *const LinearMemory as *mut LinearMemory;
             MemoryRef { def: self.at(self.offsets().defined_memory(i)), mem }
         }
     }
@@ -159,7 +165,6 @@ impl InstanceData {
         })
     }
 
-
     fn elem_value(&self, items: &ElemItems, i: usize) -> usize {
         match items {
             ElemItems::Funcs(f) => self.funcref(f[i]) as usize,
@@ -170,7 +175,14 @@ impl InstanceData {
     // ------------------------------------------------------------------ bulk operations
 
     /// `table.init`: copies `len` items of segment `elem` from `src` into table `table` at `dst`.
-    pub(crate) fn table_init(&mut self, table: u32, elem: u32, dst: u32, src: u32, len: u32) -> Result<(), TrapCode> {
+    pub(crate) fn table_init(
+        &mut self,
+        table: u32,
+        elem: u32,
+        dst: u32,
+        src: u32,
+        len: u32,
+    ) -> Result<(), TrapCode> {
         let module = self.module.clone();
         let segment = &module.info().elements[elem as usize];
         let seg_len = if self.dropped_elems[elem as usize] { 0 } else { segment.items.len() };
@@ -178,7 +190,9 @@ impl InstanceData {
         // SAFETY: the table outlives the instance's use of it.
         let table = unsafe { &mut *t.table };
         let (dst, src, len) = (dst as usize, src as usize, len as usize);
-        if src.checked_add(len).is_none_or(|e| e > seg_len) || dst.checked_add(len).is_none_or(|e| e > table.len()) {
+        if src.checked_add(len).is_none_or(|e| e > seg_len)
+            || dst.checked_add(len).is_none_or(|e| e > table.len())
+        {
             return Err(TrapCode::TableOutOfBounds);
         }
         for i in 0..len {
@@ -189,19 +203,31 @@ impl InstanceData {
     }
 
     /// `memory.init`: copies `len` bytes of segment `data` from `src` into memory `mem` at `dst`.
-    pub(crate) fn memory_init(&mut self, mem: u32, data: u32, dst: u64, src: u32, len: u32) -> Result<(), TrapCode> {
+    pub(crate) fn memory_init(
+        &mut self,
+        mem: u32,
+        data: u32,
+        dst: u64,
+        src: u32,
+        len: u32,
+    ) -> Result<(), TrapCode> {
         let module = self.module.clone();
-        let bytes = if self.dropped_data[data as usize] { &[][..] } else { module.data_bytes(data) };
+        let bytes =
+            if self.dropped_data[data as usize] { &[][..] } else { module.data_bytes(data) };
         let m = self.memory(mem);
         // SAFETY: the definition is valid while the instance lives.
         let def = unsafe { &*m.def };
         let (src, len) = (src as usize, len as usize);
-        if src.checked_add(len).is_none_or(|e| e > bytes.len()) || dst.checked_add(len as u64).is_none_or(|e| e > def.current_length as u64) {
+        if src.checked_add(len).is_none_or(|e| e > bytes.len())
+            || dst.checked_add(len as u64).is_none_or(|e| e > def.current_length as u64)
+        {
             return Err(TrapCode::MemoryOutOfBounds);
         }
         // SAFETY: both ranges were bounds-checked above; they cannot overlap
         // (one is the module's data, the other linear memory).
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr().add(src), def.base.add(dst as usize), len) };
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr().add(src), def.base.add(dst as usize), len)
+        };
         Ok(())
     }
 
@@ -270,7 +296,8 @@ impl VmctxTemplate {
         code: &crate::compile::code_memory::CodeMemory,
         type_ids: &[u32],
     ) -> VmctxTemplate {
-        let mut bytes = vec![0u128; (offsets.size() as usize).div_ceil(16).max(1)].into_boxed_slice();
+        let mut bytes =
+            vec![0u128; (offsets.size() as usize).div_ceil(16).max(1)].into_boxed_slice();
         let base = bytes.as_mut_ptr() as *mut u8;
         let mut dynamic_globals = Vec::new();
         // SAFETY: every write lands inside `bytes`, sized by the same offsets.
@@ -288,8 +315,12 @@ impl VmctxTemplate {
                 }
             }
             for f in info.num_imported_funcs..info.functions.len() as u32 {
-                let array_call = code.addr((crate::compile::trampolines::NS_ARRAY, f)).unwrap_or(std::ptr::null());
-                let wasm_call = code.addr((crate::compile::trampolines::NS_WASM, f)).expect("every defined function is compiled");
+                let array_call = code
+                    .addr((crate::compile::trampolines::NS_ARRAY, f))
+                    .unwrap_or(std::ptr::null());
+                let wasm_call = code
+                    .addr((crate::compile::trampolines::NS_WASM, f))
+                    .expect("every defined function is compiled");
                 (w(offsets.funcref(f)) as *mut VMFuncRef).write(VMFuncRef {
                     array_call,
                     wasm_call,
@@ -315,7 +346,11 @@ pub(crate) fn check_imports(module: &Module, imports: &[ImportRef]) -> Result<()
     if imports.len() != info.imports.len() {
         return Err(Error::new(
             ErrorKind::Link,
-            format!("module needs {} imports but {} were provided", info.imports.len(), imports.len()),
+            format!(
+                "module needs {} imports but {} were provided",
+                info.imports.len(),
+                imports.len()
+            ),
         ));
     }
     for (import, provided) in info.imports.iter().zip(imports) {
@@ -331,7 +366,9 @@ pub(crate) fn check_imports(module: &Module, imports: &[ImportRef]) -> Result<()
             }
             (ImportKind::Memory(want), ImportRef::Memory(m)) => {
                 // SAFETY: as above.
-                let (cur, max) = unsafe { ((*m.def).current_length as u64 / WASM_PAGE_SIZE, (*m.mem).max_pages()) };
+                let (cur, max) = unsafe {
+                    ((*m.def).current_length as u64 / WASM_PAGE_SIZE, (*m.mem).max_pages())
+                };
                 if !limits_match(cur, max, want.min, want.max) {
                     return Err(link_error(import, "memory limits do not match"));
                 }
@@ -340,7 +377,12 @@ pub(crate) fn check_imports(module: &Module, imports: &[ImportRef]) -> Result<()
                 // SAFETY: as above.
                 let have = unsafe { (*t.table).ty() };
                 if have.element != want.element
-                    || !limits_match(have.min as u64, have.max.map(u64::from), want.min as u64, want.max.map(u64::from))
+                    || !limits_match(
+                        have.min as u64,
+                        have.max.map(u64::from),
+                        want.min as u64,
+                        want.max.map(u64::from),
+                    )
                 {
                     return Err(link_error(import, "table types do not match"));
                 }
@@ -382,7 +424,11 @@ pub(crate) fn allocate(
     unsafe {
         let w = |off: u32| vmctx.add(off as usize);
         let template = module.vmctx_template();
-        std::ptr::copy_nonoverlapping(template.bytes.as_ptr() as *const u8, vmctx, offsets.size() as usize);
+        std::ptr::copy_nonoverlapping(
+            template.bytes.as_ptr() as *const u8,
+            vmctx,
+            offsets.size() as usize,
+        );
         (w(VMCTX_STORE_CONTEXT) as *mut *mut VMStoreContext).write(store_context);
         (w(VMCTX_INSTANCE) as *mut *mut InstanceData).write(self_ptr);
 
@@ -448,13 +494,17 @@ pub(crate) fn initialize(instance: &mut InstanceData) -> Result<(), Trap> {
     for (i, seg) in info.elements.iter().enumerate() {
         match &seg.mode {
             ElemMode::Active { table, .. }
-                if table.checked_sub(defined_tables).is_some_and(|t| module.lazy_table_init(t as usize).is_some()) =>
+                if table
+                    .checked_sub(defined_tables)
+                    .is_some_and(|t| module.lazy_table_init(t as usize).is_some()) =>
             {
                 instance.elem_drop(i as u32);
             }
             ElemMode::Active { table, offset } => {
                 let dst = instance.eval(offset) as u32;
-                instance.table_init(*table, i as u32, dst, 0, seg.items.len() as u32).map_err(Trap::new)?;
+                instance
+                    .table_init(*table, i as u32, dst, 0, seg.items.len() as u32)
+                    .map_err(Trap::new)?;
                 instance.elem_drop(i as u32);
             }
             ElemMode::Declared => instance.elem_drop(i as u32),
@@ -464,15 +514,17 @@ pub(crate) fn initialize(instance: &mut InstanceData) -> Result<(), Trap> {
     let defined_base = info.num_imported_memories;
     for (i, seg) in info.data.iter().enumerate() {
         if let DataMode::Active { memory, offset } = &seg.mode {
-            let in_image = memory
-                .checked_sub(defined_base)
-                .is_some_and(|m| instance.resources().images_installed.get(m as usize).copied().unwrap_or(false));
+            let in_image = memory.checked_sub(defined_base).is_some_and(|m| {
+                instance.resources().images_installed.get(m as usize).copied().unwrap_or(false)
+            });
             if in_image {
                 instance.data_drop(i as u32);
                 continue;
             }
             let dst = instance.eval(offset) as u32 as u64;
-            instance.memory_init(*memory, i as u32, dst, 0, seg.data.len() as u32).map_err(Trap::new)?;
+            instance
+                .memory_init(*memory, i as u32, dst, 0, seg.data.len() as u32)
+                .map_err(Trap::new)?;
             instance.data_drop(i as u32);
         }
     }

@@ -78,7 +78,14 @@ unsafe extern "C" fn memory_fill(vmctx: *mut u8, mem: u32, dst: u64, val: u32, l
     1
 }
 
-unsafe extern "C" fn memory_copy(vmctx: *mut u8, dst_mem: u32, dst: u64, src_mem: u32, src: u64, len: u64) -> u32 {
+unsafe extern "C" fn memory_copy(
+    vmctx: *mut u8,
+    dst_mem: u32,
+    dst: u64,
+    src_mem: u32,
+    src: u64,
+    len: u64,
+) -> u32 {
     // SAFETY: see `instance`.
     let inst = unsafe { instance(vmctx) };
     // SAFETY: the definitions are valid during the call.
@@ -93,7 +100,14 @@ unsafe extern "C" fn memory_copy(vmctx: *mut u8, dst_mem: u32, dst: u64, src_mem
     1
 }
 
-unsafe extern "C" fn memory_init(vmctx: *mut u8, mem: u32, data: u32, dst: u64, src: u32, len: u32) -> u32 {
+unsafe extern "C" fn memory_init(
+    vmctx: *mut u8,
+    mem: u32,
+    data: u32,
+    dst: u64,
+    src: u32,
+    len: u32,
+) -> u32 {
     // SAFETY: see `instance`.
     ok(unsafe { instance(vmctx) }.memory_init(mem, data, dst, src, len))
 }
@@ -120,7 +134,14 @@ unsafe extern "C" fn table_fill(vmctx: *mut u8, table: u32, dst: u32, val: usize
     unsafe { &mut *t.table }.fill(dst as usize, val, len as usize).is_some() as u32
 }
 
-unsafe extern "C" fn table_copy(vmctx: *mut u8, dst_table: u32, src_table: u32, dst: u32, src: u32, len: u32) -> u32 {
+unsafe extern "C" fn table_copy(
+    vmctx: *mut u8,
+    dst_table: u32,
+    src_table: u32,
+    dst: u32,
+    src: u32,
+    len: u32,
+) -> u32 {
     // SAFETY: see `instance`.
     let inst = unsafe { instance(vmctx) };
     let (d, s) = (inst.table(dst_table), inst.table(src_table));
@@ -143,7 +164,14 @@ unsafe extern "C" fn table_lazy_init(vmctx: *mut u8, table: u32, index: u32) -> 
     unsafe { &mut *t.table }.materialize(index as usize)
 }
 
-unsafe extern "C" fn table_init(vmctx: *mut u8, table: u32, elem: u32, dst: u32, src: u32, len: u32) -> u32 {
+unsafe extern "C" fn table_init(
+    vmctx: *mut u8,
+    table: u32,
+    elem: u32,
+    dst: u32,
+    src: u32,
+    len: u32,
+) -> u32 {
     // SAFETY: see `instance`.
     ok(unsafe { instance(vmctx) }.table_init(table, elem, dst, src, len))
 }

@@ -20,7 +20,7 @@
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::runtime::vmcontext::VMMemoryDefinition;
-use crate::types::{MemoryType, WASM32_MAX_PAGES, WASM_PAGE_SIZE};
+use crate::types::{MemoryType, WASM_PAGE_SIZE, WASM32_MAX_PAGES};
 use rustix::mm::{MapFlags, MprotectFlags, ProtFlags};
 
 /// An anonymous mapping owned by a memory.
@@ -38,10 +38,18 @@ impl Mmap {
         }
         // SAFETY: a fresh private anonymous PROT_NONE mapping aliases nothing.
         let ptr = unsafe {
-            rustix::mm::mmap_anonymous(std::ptr::null_mut(), len, ProtFlags::empty(), MapFlags::PRIVATE | MapFlags::NORESERVE)
+            rustix::mm::mmap_anonymous(
+                std::ptr::null_mut(),
+                len,
+                ProtFlags::empty(),
+                MapFlags::PRIVATE | MapFlags::NORESERVE,
+            )
         }
         .map_err(|e| {
-            Error::new(ErrorKind::Resource, format!("failed to reserve {len} bytes of address space: {e}"))
+            Error::new(
+                ErrorKind::Resource,
+                format!("failed to reserve {len} bytes of address space: {e}"),
+            )
         })?;
         Ok(Mmap { ptr: ptr.cast(), len })
     }
@@ -70,7 +78,12 @@ pub(crate) unsafe fn make_accessible(ptr: *mut u8, len: usize) -> Result<()> {
     }
     // SAFETY: per the contract the range belongs to the caller's mapping.
     unsafe { rustix::mm::mprotect(ptr.cast(), len, MprotectFlags::READ | MprotectFlags::WRITE) }
-        .map_err(|e| Error::new(ErrorKind::Resource, format!("mprotect of {len} bytes of linear memory failed: {e}")))
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::Resource,
+                format!("mprotect of {len} bytes of linear memory failed: {e}"),
+            )
+        })
 }
 
 /// A linear memory and the definition compiled code sees.
@@ -106,14 +119,17 @@ impl LinearMemory {
         let min = ty.min * WASM_PAGE_SIZE;
         let max = max_bytes(ty);
         let reservation = config.memory_reservation.max(min);
-        let pre_guard = if config.guard_before_linear_memory { config.memory_guard_size as usize } else { 0 };
+        let pre_guard =
+            if config.guard_before_linear_memory { config.memory_guard_size as usize } else { 0 };
         let guard = config.memory_guard_size as usize;
         let page = rustix::param::page_size();
         let reservation = (reservation as usize).next_multiple_of(page);
         let total = pre_guard
             .checked_add(reservation)
             .and_then(|n| n.checked_add(guard))
-            .ok_or_else(|| Error::new(ErrorKind::Resource, "memory reservation overflows the address space"))?;
+            .ok_or_else(|| {
+                Error::new(ErrorKind::Resource, "memory reservation overflows the address space")
+            })?;
         let mmap = Mmap::reserve(total)?;
         // SAFETY: `pre_guard` lies inside the new mapping.
         let base = unsafe { mmap.as_ptr().add(pre_guard) };
@@ -138,7 +154,12 @@ impl LinearMemory {
     /// # Safety
     /// `[base, base + capacity)` must be a slot the caller owns for the
     /// lifetime of the memory, accessible up to `length`.
-    pub(crate) unsafe fn in_slot(base: *mut u8, capacity: usize, length: usize, ty: &MemoryType) -> LinearMemory {
+    pub(crate) unsafe fn in_slot(
+        base: *mut u8,
+        capacity: usize,
+        length: usize,
+        ty: &MemoryType,
+    ) -> LinearMemory {
         LinearMemory {
             mmap: None,
             base,
@@ -219,7 +240,10 @@ impl LinearMemory {
     /// maximum exceeds the configured reservation ever do this).
     fn relocate(&mut self, new_bytes: usize) -> Result<()> {
         let page = rustix::param::page_size();
-        let reservation = new_bytes.max(self.reservation.saturating_mul(2)).min(self.max_bytes).next_multiple_of(page);
+        let reservation = new_bytes
+            .max(self.reservation.saturating_mul(2))
+            .min(self.max_bytes)
+            .next_multiple_of(page);
         let mmap = Mmap::reserve(self.pre_guard + reservation + self.guard)?;
         // SAFETY: the new range lies inside the new mapping.
         let new_base = unsafe { mmap.as_ptr().add(self.pre_guard) };
@@ -251,7 +275,11 @@ mod tests {
 
     #[test]
     fn grows_within_and_beyond_the_reservation() {
-        let config = Config { memory_reservation: 2 * WASM_PAGE_SIZE, memory_guard_size: 4096, ..Config::default() };
+        let config = Config {
+            memory_reservation: 2 * WASM_PAGE_SIZE,
+            memory_guard_size: 4096,
+            ..Config::default()
+        };
         let ty = MemoryType { min: 1, max: Some(5) };
         let mut def = VMMemoryDefinition { base: std::ptr::null_mut(), current_length: 0 };
         let mut m = LinearMemory::new(&ty, &config).unwrap();

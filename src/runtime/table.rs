@@ -74,7 +74,14 @@ impl Table {
     /// A table of type `ty` whose elements are all zero: null, or (for a
     /// funcref table given a lazy-init source) not yet materialized.
     pub(crate) fn new_unmaterialized(ty: &TableType) -> Table {
-        Table { storage: Storage::Vec(vec![0; ty.min as usize]), max: ty.max, element: ty.element, definition: std::ptr::null_mut(), lazy: None, materialized: 0..0 }
+        Table {
+            storage: Storage::Vec(vec![0; ty.min as usize]),
+            max: ty.max,
+            element: ty.element,
+            definition: std::ptr::null_mut(),
+            lazy: None,
+            materialized: 0..0,
+        }
     }
 
     /// A table of type `ty` in a pool slot of `capacity` elements at `ptr`,
@@ -169,7 +176,11 @@ impl Table {
                 Some(&f) if f != u32::MAX => {
                     // SAFETY: `funcrefs` points at the owning instance's array
                     // of function references, which holds function `f`.
-                    unsafe { lazy.funcrefs.add(f as usize * crate::runtime::vmcontext::FUNCREF_SIZE as usize) as usize }
+                    unsafe {
+                        lazy.funcrefs
+                            .add(f as usize * crate::runtime::vmcontext::FUNCREF_SIZE as usize)
+                            as usize
+                    }
                 }
                 _ => 0,
             },
@@ -231,7 +242,13 @@ impl Table {
 
     /// Copies `len` elements from `src` of `from` (the same table when
     /// `from` is `None`) to `dst`; `None` when either range is out of bounds.
-    pub(crate) fn copy(&mut self, dst: usize, from: Option<&mut Table>, src: usize, len: usize) -> Option<()> {
+    pub(crate) fn copy(
+        &mut self,
+        dst: usize,
+        from: Option<&mut Table>,
+        src: usize,
+        len: usize,
+    ) -> Option<()> {
         let src_len = from.as_ref().map_or(self.len(), |t| t.len());
         if dst.checked_add(len)? > self.len() || src.checked_add(len)? > src_len {
             return None;
@@ -275,7 +292,10 @@ mod tests {
         let mut slot = vec![0usize; 8];
         // SAFETY: `slot` outlives the table in this test.
         let mut t = unsafe { Table::in_slot(slot.as_mut_ptr(), 8, &ty) };
-        t.set_lazy_init(LazyInit { funcs: Arc::from(vec![1, u32::MAX, 0, 1]), funcrefs: funcrefs.as_ptr() });
+        t.set_lazy_init(LazyInit {
+            funcs: Arc::from(vec![1, u32::MAX, 0, 1]),
+            funcrefs: funcrefs.as_ptr(),
+        });
         let base = funcrefs.as_ptr() as usize;
         assert_eq!(t.get(0), Some(base + 32));
         assert_eq!(t.get(1), Some(0), "null");

@@ -141,7 +141,10 @@ pub(crate) const FUNCREF_TYPE_ID: u32 = 24;
 pub(crate) const FUNCREF_SIZE: u32 = 32;
 
 fn add(offset: u32, count: u32, size: u32) -> u32 {
-    count.checked_mul(size).and_then(|n| n.checked_add(offset)).expect("VMContext size overflows u32")
+    count
+        .checked_mul(size)
+        .and_then(|n| n.checked_add(offset))
+        .expect("VMContext size overflows u32")
 }
 
 impl VMOffsets {

@@ -169,7 +169,8 @@ impl IndexAllocator {
         for k in 0..shards as u32 {
             let first = k * per_shard;
             let count = n.saturating_sub(first).min(per_shard);
-            let warm_share = max_warm as usize / shards + usize::from((k as usize) < max_warm as usize % shards);
+            let warm_share =
+                max_warm as usize / shards + usize::from((k as usize) < max_warm as usize % shards);
             list.push(PaddedShard {
                 shard: Mutex::new(Shard {
                     first,

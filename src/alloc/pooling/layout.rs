@@ -38,14 +38,19 @@ pub(crate) struct Layout {
 }
 
 fn overflow(what: &str) -> Error {
-    Error::new(ErrorKind::Resource, format!("the pooling allocator's {what} does not fit in the address space"))
+    Error::new(
+        ErrorKind::Resource,
+        format!("the pooling allocator's {what} does not fit in the address space"),
+    )
 }
 
 /// Computes the layout for `config` and `pool` with host pages of `page` bytes.
 pub(crate) fn calculate(config: &Config, pool: &PoolingConfig, page: usize) -> Result<Layout> {
-    let reservation = usize::try_from(config.memory_reservation).map_err(|_| overflow("memory reservation"))?;
+    let reservation =
+        usize::try_from(config.memory_reservation).map_err(|_| overflow("memory reservation"))?;
     let guard = usize::try_from(config.memory_guard_size).map_err(|_| overflow("memory guard"))?;
-    let round = |n: usize, what: &str| n.checked_next_multiple_of(page).ok_or_else(|| overflow(what));
+    let round =
+        |n: usize, what: &str| n.checked_next_multiple_of(page).ok_or_else(|| overflow(what));
     let memory_slot_bytes = round(reservation, "memory slot")?;
     let guard = round(guard, "memory guard")?;
     if pool.max_memory_size > memory_slot_bytes {
@@ -54,19 +59,25 @@ pub(crate) fn calculate(config: &Config, pool: &PoolingConfig, page: usize) -> R
             pool.max_memory_size, memory_slot_bytes
         )));
     }
-    let memory_stride = memory_slot_bytes.checked_add(guard).ok_or_else(|| overflow("memory slot"))?;
+    let memory_stride =
+        memory_slot_bytes.checked_add(guard).ok_or_else(|| overflow("memory slot"))?;
     let memory_pre_guard = if config.guard_before_linear_memory { guard } else { 0 };
     let num_memories = pool.total_memories as usize;
     let memory_total = memory_stride
         .checked_mul(num_memories)
         .and_then(|n| n.checked_add(memory_pre_guard))
         .ok_or_else(|| overflow("memory slab"))?;
-    let table_slot_bytes = round(pool.table_elements.checked_mul(8).ok_or_else(|| overflow("table slot"))?, "table slot")?;
+    let table_slot_bytes = round(
+        pool.table_elements.checked_mul(8).ok_or_else(|| overflow("table slot"))?,
+        "table slot",
+    )?;
     let num_tables = pool.total_tables as usize;
-    let table_total = table_slot_bytes.checked_mul(num_tables).ok_or_else(|| overflow("table slab"))?;
+    let table_total =
+        table_slot_bytes.checked_mul(num_tables).ok_or_else(|| overflow("table slab"))?;
     let instance_slot_bytes = round(pool.max_core_instance_size, "instance slot")?;
     let num_instances = pool.total_core_instances as usize;
-    let instance_total = instance_slot_bytes.checked_mul(num_instances).ok_or_else(|| overflow("instance slab"))?;
+    let instance_total =
+        instance_slot_bytes.checked_mul(num_instances).ok_or_else(|| overflow("instance slab"))?;
     Ok(Layout {
         memory_pre_guard,
         memory_slot_bytes,
@@ -135,17 +146,28 @@ mod tests {
                 let end = start + l.memory_slot_bytes;
                 assert!(end + guard <= l.memory_total, "every slot has a full guard after it");
                 if i + 1 < l.num_memories {
-                    assert!(end + guard <= l.memory_slot(i + 1), "slots never overlap and keep a guard between");
+                    assert!(
+                        end + guard <= l.memory_slot(i + 1),
+                        "slots never overlap and keep a guard between"
+                    );
                 }
                 assert_eq!(start % page, 0);
             }
             if config.guard_before_linear_memory && l.num_memories > 0 {
                 assert!(l.memory_slot(0) >= guard);
             }
-            assert_eq!(l.memory_total, l.memory_pre_guard + l.num_memories * (l.memory_slot_bytes + guard));
-            assert!(l.table_slot_bytes >= pool.table_elements * 8 && l.table_slot_bytes % page == 0);
+            assert_eq!(
+                l.memory_total,
+                l.memory_pre_guard + l.num_memories * (l.memory_slot_bytes + guard)
+            );
+            assert!(
+                l.table_slot_bytes >= pool.table_elements * 8 && l.table_slot_bytes % page == 0
+            );
             assert_eq!(l.table_total, l.num_tables * l.table_slot_bytes);
-            assert!(l.instance_slot_bytes >= pool.max_core_instance_size && l.instance_slot_bytes % page == 0);
+            assert!(
+                l.instance_slot_bytes >= pool.max_core_instance_size
+                    && l.instance_slot_bytes % page == 0
+            );
             assert_eq!(l.instance_total, l.num_instances * l.instance_slot_bytes);
             assert!(l.memory_capacity <= l.memory_slot_bytes);
         }

@@ -16,10 +16,10 @@
 use super::decommit_queue::decommit;
 use super::index_allocator::{IndexAllocator, SlotId};
 use super::layout::Layout;
-use super::page_scan::{restore_within_budget, PageScanner};
+use super::page_scan::{PageScanner, restore_within_budget};
 use crate::error::{Error, ErrorKind, Result};
 use crate::module::image::MemoryImage;
-use crate::runtime::memory::{make_accessible, LinearMemory, Mmap};
+use crate::runtime::memory::{LinearMemory, Mmap, make_accessible};
 use crate::types::{MemoryType, WASM_PAGE_SIZE};
 use parking_lot::Mutex;
 use rustix::mm::{MapFlags, MprotectFlags, ProtFlags};
@@ -78,7 +78,11 @@ unsafe fn restore(base: *mut u8, image: &[u8], off: usize, n: usize) {
     let from_image = image.len().saturating_sub(off).min(n);
     // SAFETY: per the contract; `image[off..off + from_image]` is in bounds.
     unsafe {
-        std::ptr::copy_nonoverlapping(image.as_ptr().add(off.min(image.len())), base.add(off), from_image);
+        std::ptr::copy_nonoverlapping(
+            image.as_ptr().add(off.min(image.len())),
+            base.add(off),
+            from_image,
+        );
         std::ptr::write_bytes(base.add(off + from_image), 0, n - from_image);
     }
 }
@@ -113,7 +117,12 @@ impl MemoryPool {
     /// Takes a slot for defined memory `ty` of a module (`affinity` names the
     /// module and memory), with `image` mapped when given. `Ok(None)` when
     /// every slot is in use.
-    pub(crate) fn allocate(&self, affinity: u64, ty: &MemoryType, image: Option<&Arc<MemoryImage>>) -> Result<Option<TakenMemory>> {
+    pub(crate) fn allocate(
+        &self,
+        affinity: u64,
+        ty: &MemoryType,
+        image: Option<&Arc<MemoryImage>>,
+    ) -> Result<Option<TakenMemory>> {
         let Some((slot, hit)) = self.index.alloc(Some(affinity)) else { return Ok(None) };
         let mut st = self.slots[slot.0 as usize].lock();
         match self.prepare(slot, &mut st, ty, image) {
@@ -121,8 +130,16 @@ impl MemoryPool {
                 let base = self.base(slot);
                 // SAFETY: the slot is ours until `deallocate`; its first
                 // `accessible` bytes are readable and writable.
-                let memory = unsafe { LinearMemory::in_slot(base, self.layout.memory_capacity, st.accessible, ty) };
-                let taken = TakenMemory { slot, memory, image_installed: image.is_some(), affinity_hit: hit, image_mapped };
+                let memory = unsafe {
+                    LinearMemory::in_slot(base, self.layout.memory_capacity, st.accessible, ty)
+                };
+                let taken = TakenMemory {
+                    slot,
+                    memory,
+                    image_installed: image.is_some(),
+                    affinity_hit: hit,
+                    image_mapped,
+                };
                 Ok(Some(taken))
             }
             Err(e) => {
@@ -136,13 +153,24 @@ impl MemoryPool {
 
     /// Makes the slot a fresh memory of type `ty` with `image`; returns
     /// whether the image had to be mapped.
-    fn prepare(&self, slot: SlotId, st: &mut SlotState, ty: &MemoryType, image: Option<&Arc<MemoryImage>>) -> Result<bool> {
+    fn prepare(
+        &self,
+        slot: SlotId,
+        st: &mut SlotState,
+        ty: &MemoryType,
+        image: Option<&Arc<MemoryImage>>,
+    ) -> Result<bool> {
         let base = self.base(slot);
         if st.unknown {
             // SAFETY: the slot range belongs to the slab and to us; a fresh
             // inaccessible anonymous mapping replaces whatever was there.
             unsafe {
-                rustix::mm::mmap_anonymous(base.cast(), self.layout.memory_slot_bytes, ProtFlags::empty(), MapFlags::PRIVATE | MapFlags::FIXED | MapFlags::NORESERVE)
+                rustix::mm::mmap_anonymous(
+                    base.cast(),
+                    self.layout.memory_slot_bytes,
+                    ProtFlags::empty(),
+                    MapFlags::PRIVATE | MapFlags::FIXED | MapFlags::NORESERVE,
+                )
             }
             .map_err(|e| sys("repaving a slot", e))?;
             *st = SlotState::default();
@@ -159,7 +187,12 @@ impl MemoryPool {
                 // SAFETY: as above: drop the old image mapping for fresh
                 // inaccessible anonymous memory.
                 unsafe {
-                    rustix::mm::mmap_anonymous(base.cast(), len, ProtFlags::empty(), MapFlags::PRIVATE | MapFlags::FIXED | MapFlags::NORESERVE)
+                    rustix::mm::mmap_anonymous(
+                        base.cast(),
+                        len,
+                        ProtFlags::empty(),
+                        MapFlags::PRIVATE | MapFlags::FIXED | MapFlags::NORESERVE,
+                    )
                 }
                 .map_err(|e| sys("unmapping an image", e))?;
                 st.accessible = 0;
@@ -168,7 +201,14 @@ impl MemoryPool {
                 // SAFETY: the image fits the slot (it is at most the memory's
                 // minimum size, checked at compile time against the slot).
                 unsafe {
-                    rustix::mm::mmap(base.cast(), img.len(), ProtFlags::READ | ProtFlags::WRITE, MapFlags::PRIVATE | MapFlags::FIXED, img.fd(), 0)
+                    rustix::mm::mmap(
+                        base.cast(),
+                        img.len(),
+                        ProtFlags::READ | ProtFlags::WRITE,
+                        MapFlags::PRIVATE | MapFlags::FIXED,
+                        img.fd(),
+                        0,
+                    )
                 }
                 .map_err(|e| sys("mapping an image", e))?;
                 st.image = Some(img.clone());
@@ -178,18 +218,27 @@ impl MemoryPool {
         }
         let min = (ty.min * WASM_PAGE_SIZE) as usize;
         if min > self.layout.memory_capacity {
-            return Err(Error::new(ErrorKind::Limit, format!(
-                "memory minimum of {min} bytes exceeds the pooling allocator's max_memory_size of {} bytes",
-                self.layout.memory_capacity
-            )));
+            return Err(Error::new(
+                ErrorKind::Limit,
+                format!(
+                    "memory minimum of {min} bytes exceeds the pooling allocator's max_memory_size of {} bytes",
+                    self.layout.memory_capacity
+                ),
+            ));
         }
         if st.accessible < min {
             // SAFETY: `[accessible, min)` lies inside the slot.
             unsafe { make_accessible(base.add(st.accessible), min - st.accessible) }?;
         } else if st.accessible > min {
             // SAFETY: `[min, accessible)` lies inside the slot; nobody uses it.
-            unsafe { rustix::mm::mprotect(base.add(min).cast(), st.accessible - min, MprotectFlags::empty()) }
-                .map_err(|e| sys("shrinking a slot", e))?;
+            unsafe {
+                rustix::mm::mprotect(
+                    base.add(min).cast(),
+                    st.accessible - min,
+                    MprotectFlags::empty(),
+                )
+            }
+            .map_err(|e| sys("shrinking a slot", e))?;
         }
         st.accessible = min;
         Ok(mapped)
@@ -199,7 +248,12 @@ impl MemoryPool {
     /// the bytes kept resident. `written` false means nothing can have
     /// written the memory (the module never stores to it and does not export
     /// it): its contents are still pristine and only its size is recorded.
-    pub(crate) fn reset(&self, slot: SlotId, memory: &LinearMemory, written: bool) -> (Vec<(usize, usize)>, usize) {
+    pub(crate) fn reset(
+        &self,
+        slot: SlotId,
+        memory: &LinearMemory,
+        written: bool,
+    ) -> (Vec<(usize, usize)>, usize) {
         let mut st = self.slots[slot.0 as usize].lock();
         let base = self.base(slot);
         let len = memory.length();
@@ -219,10 +273,11 @@ impl MemoryPool {
             // Only written pages differ from the initial contents. Restore
             // them by hand, up to the keep-resident budget (they stay
             // resident: no fault next time), and decommit the rest of them.
-            let (decommit, kept) = restore_within_budget(&written, self.keep_resident, |addr, n| {
-                // SAFETY: the scan only reports pages inside `[base, base + len)`.
-                unsafe { restore(base, image, addr - base as usize, n) }
-            });
+            let (decommit, kept) =
+                restore_within_budget(&written, self.keep_resident, |addr, n| {
+                    // SAFETY: the scan only reports pages inside `[base, base + len)`.
+                    unsafe { restore(base, image, addr - base as usize, n) }
+                });
             st.resident = kept;
             return (decommit, kept);
         }
@@ -231,7 +286,11 @@ impl MemoryPool {
         // SAFETY: `[0, keep)` is accessible in our slot.
         unsafe { restore(base, image, 0, keep) };
         st.resident = keep;
-        let ranges = if len > keep { vec![(base as usize + keep, (len - keep).next_multiple_of(self.page))] } else { vec![] };
+        let ranges = if len > keep {
+            vec![(base as usize + keep, (len - keep).next_multiple_of(self.page))]
+        } else {
+            vec![]
+        };
         (ranges, keep)
     }
 

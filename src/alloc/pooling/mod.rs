@@ -25,8 +25,8 @@ pub(crate) mod table_pool;
 use crate::alloc::{InstanceAllocator, InstanceResources, VmctxMemory};
 use crate::config::{Config, PoolingConfig};
 use crate::error::{Error, ErrorKind, Result};
-use crate::module::info::ModuleInfo;
 use crate::module::Module;
+use crate::module::info::ModuleInfo;
 use crate::runtime::table::Table;
 use crate::runtime::vmcontext::VMOffsets;
 use crate::types::WASM_PAGE_SIZE;
@@ -34,8 +34,8 @@ use decommit_queue::{DecommitQueue, PendingSlot, SlotKind};
 use index_allocator::SlotId;
 use layout::Layout;
 use memory_pool::MemoryPool;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use table_pool::SlotSlab;
 
 /// Counters of a pooling allocator, cheap to read at any time.
@@ -126,11 +126,32 @@ impl PoolingAllocator {
             )
         };
         let scanner = Arc::new(page_scan::PageScanner::new());
-        let memories = MemoryPool::new(&layout, pool.linear_memory_keep_resident, warm, shards, scanner.clone()).map_err(describe)?;
-        let tables = SlotSlab::new(layout.num_tables, layout.table_slot_bytes, pool.table_keep_resident, warm, shards, scanner.clone())
-            .map_err(describe)?;
-        let instances =
-            SlotSlab::new(layout.num_instances, layout.instance_slot_bytes, 0, u32::MAX, shards, scanner).map_err(describe)?;
+        let memories = MemoryPool::new(
+            &layout,
+            pool.linear_memory_keep_resident,
+            warm,
+            shards,
+            scanner.clone(),
+        )
+        .map_err(describe)?;
+        let tables = SlotSlab::new(
+            layout.num_tables,
+            layout.table_slot_bytes,
+            pool.table_keep_resident,
+            warm,
+            shards,
+            scanner.clone(),
+        )
+        .map_err(describe)?;
+        let instances = SlotSlab::new(
+            layout.num_instances,
+            layout.instance_slot_bytes,
+            0,
+            u32::MAX,
+            shards,
+            scanner,
+        )
+        .map_err(describe)?;
         Ok(PoolingAllocator {
             pool: pool.clone(),
             queue: DecommitQueue::new(pool.decommit_batch_size),
@@ -262,7 +283,8 @@ impl PoolingAllocator {
     fn release(&self, module: &Module, r: InstanceResources) {
         let InstanceResources { vmctx, memories, tables, memory_slots, table_slots, .. } = r;
         for (i, (mem, slot)) in memories.iter().zip(&memory_slots).enumerate() {
-            let (ranges, kept) = self.memories.reset(SlotId(*slot), mem, module.memory_may_be_written(i));
+            let (ranges, kept) =
+                self.memories.reset(SlotId(*slot), mem, module.memory_may_be_written(i));
             self.memory_resident[*slot as usize].store(kept as u64, Ordering::Relaxed);
             self.counters().memory_resident.fetch_add(kept as u64, Ordering::Relaxed);
             self.counters().resets.fetch_add(1, Ordering::Relaxed);
@@ -303,9 +325,9 @@ impl PoolingAllocator {
 impl InstanceAllocator for PoolingAllocator {
     fn allocate(&self, module: &Module) -> Result<InstanceResources> {
         let info = module.info();
-        let (slot, _) = self
-            .take(|| Ok(self.instances.index.alloc(None)))?
-            .ok_or_else(|| exhausted("instance", self.layout.num_instances, "total_core_instances"))?;
+        let (slot, _) = self.take(|| Ok(self.instances.index.alloc(None)))?.ok_or_else(|| {
+            exhausted("instance", self.layout.num_instances, "total_core_instances")
+        })?;
         self.counters().instances.fetch_add(1, Ordering::Relaxed);
         let mut r = InstanceResources {
             vmctx: VmctxMemory::Slot { ptr: self.instances.base(slot), slot: slot.0 },
@@ -321,7 +343,10 @@ impl InstanceAllocator for PoolingAllocator {
             let taken = self.take(|| self.memories.allocate(Self::affinity(module, i), ty, image));
             match taken {
                 Ok(Some(t)) => {
-                    self.unresident(&self.counters().memory_resident, &self.memory_resident[t.slot.0 as usize]);
+                    self.unresident(
+                        &self.counters().memory_resident,
+                        &self.memory_resident[t.slot.0 as usize],
+                    );
                     if t.affinity_hit {
                         self.counters().affinity_hits.fetch_add(1, Ordering::Relaxed);
                     }
@@ -346,7 +371,10 @@ impl InstanceAllocator for PoolingAllocator {
         for (i, ty) in info.tables[info.num_imported_tables as usize..].iter().enumerate() {
             match self.take(|| Ok(self.tables.index.alloc(Some(Self::affinity(module, i))))) {
                 Ok(Some((slot, hit))) => {
-                    self.unresident(&self.counters().table_resident, &self.table_resident[slot.0 as usize]);
+                    self.unresident(
+                        &self.counters().table_resident,
+                        &self.table_resident[slot.0 as usize],
+                    );
                     if hit {
                         self.counters().affinity_hits.fetch_add(1, Ordering::Relaxed);
                     }
@@ -354,7 +382,8 @@ impl InstanceAllocator for PoolingAllocator {
                     let capacity = self.tables.slot_bytes() / 8;
                     // SAFETY: the slot is ours until `deallocate`, readable,
                     // writable, and all zero (null) since its last reset.
-                    let table = unsafe { Table::in_slot(self.tables.base(slot).cast(), capacity, ty) };
+                    let table =
+                        unsafe { Table::in_slot(self.tables.base(slot).cast(), capacity, ty) };
                     r.table_slots.push(slot.0);
                     r.tables.push(table);
                 }

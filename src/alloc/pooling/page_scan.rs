@@ -49,7 +49,8 @@ struct PmScanArg {
 }
 
 /// `_IOWR('f', 16, struct pm_scan_arg)`.
-const PAGEMAP_SCAN: libc::c_ulong = (3 << 30) | ((std::mem::size_of::<PmScanArg>() as libc::c_ulong) << 16) | (0x66 << 8) | 16;
+const PAGEMAP_SCAN: libc::c_ulong =
+    (3 << 30) | ((std::mem::size_of::<PmScanArg>() as libc::c_ulong) << 16) | (0x66 << 8) | 16;
 
 /// An open `/proc/self/pagemap`, or nothing where the kernel lacks the scan.
 pub(crate) struct PageScanner {
@@ -59,7 +60,12 @@ pub(crate) struct PageScanner {
 impl PageScanner {
     /// Opens the scanner and checks once that the kernel supports the ioctl.
     pub(crate) fn new() -> PageScanner {
-        let pagemap = rustix::fs::open("/proc/self/pagemap", rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty()).ok();
+        let pagemap = rustix::fs::open(
+            "/proc/self/pagemap",
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .ok();
         let scanner = PageScanner { pagemap };
         // Probe with an empty-ish range of our own stack: the call must succeed.
         let probe = 0u8;
@@ -81,7 +87,12 @@ impl PageScanner {
     /// Collects into `out` the ranges of `[start, start + len)` holding
     /// written pages (present, anonymous, not the zero page). `None` when the
     /// scan is unavailable or fails.
-    pub(crate) fn written(&self, start: usize, len: usize, out: &mut Vec<(usize, usize)>) -> Option<()> {
+    pub(crate) fn written(
+        &self,
+        start: usize,
+        len: usize,
+        out: &mut Vec<(usize, usize)>,
+    ) -> Option<()> {
         let fd = self.pagemap.as_ref()?;
         out.clear();
         let mut regions = [PageRegion::default(); 32];
@@ -101,7 +112,8 @@ impl PageScanner {
             };
             // SAFETY: `arg` and `regions` are valid for the call; the kernel
             // writes at most `vec_len` regions and `walk_end`.
-            let n = unsafe { libc::ioctl(fd.as_raw_fd(), PAGEMAP_SCAN, &mut arg as *mut PmScanArg) };
+            let n =
+                unsafe { libc::ioctl(fd.as_raw_fd(), PAGEMAP_SCAN, &mut arg as *mut PmScanArg) };
             if n < 0 {
                 return None;
             }
@@ -143,7 +155,7 @@ pub(crate) fn restore_within_budget(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::memory::{make_accessible, Mmap};
+    use crate::runtime::memory::{Mmap, make_accessible};
 
     #[test]
     fn the_budget_is_spent_in_address_order_and_the_rest_decommitted_at_once() {
@@ -159,7 +171,9 @@ mod tests {
     fn finds_exactly_the_written_pages() {
         let scanner = PageScanner::new();
         if !scanner.available() {
-            eprintln!("PAGEMAP_SCAN unavailable on this kernel; the pool falls back to full restores");
+            eprintln!(
+                "PAGEMAP_SCAN unavailable on this kernel; the pool falls back to full restores"
+            );
             return;
         }
         let page = rustix::param::page_size();

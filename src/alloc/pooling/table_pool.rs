@@ -11,12 +11,12 @@
 
 use super::decommit_queue::decommit;
 use super::index_allocator::{IndexAllocator, SlotId};
-use super::page_scan::{restore_within_budget, PageScanner};
-use std::ops::Range;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use super::page_scan::{PageScanner, restore_within_budget};
 use crate::error::Result;
-use crate::runtime::memory::{make_accessible, Mmap};
+use crate::runtime::memory::{Mmap, make_accessible};
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A slab of equal slots, readable and writable.
 pub(crate) struct SlotSlab {
@@ -102,7 +102,11 @@ impl SlotSlab {
     /// are zeroed by hand while the pages zeroed by hand so far fit the
     /// keep-resident size; otherwise all of them are returned to decommit.
     /// Returns the ranges to decommit and the bytes kept resident.
-    pub(crate) fn reset_span(&self, slot: SlotId, span: Range<usize>) -> (Vec<(usize, usize)>, usize) {
+    pub(crate) fn reset_span(
+        &self,
+        slot: SlotId,
+        span: Range<usize>,
+    ) -> (Vec<(usize, usize)>, usize) {
         let base = self.base(slot) as usize;
         let cell = &self.hand_zeroed[slot.0 as usize];
         let packed = cell.load(Ordering::Relaxed);

@@ -99,7 +99,11 @@ impl Drop for Holding {
 /// which must happen before the code is unmapped.
 ///
 /// Panics when `len` is 0 or the range overlaps one already registered.
-pub(crate) fn register_code(start: usize, len: usize, lookup: Arc<dyn TrapLookup>) -> CodeRegistration {
+pub(crate) fn register_code(
+    start: usize,
+    len: usize,
+    lookup: Arc<dyn TrapLookup>,
+) -> CodeRegistration {
     assert!(len > 0, "registering an empty code range");
     let end = start.checked_add(len).expect("code range wraps around the address space");
     let _holding = Holding::enter();

@@ -63,7 +63,8 @@ pub(crate) use code_registry::{CodeRegistration, TrapLookup, function_at, regist
 /// The host-to-wasm trampoline's signature: the callee's vmctx, the caller's
 /// vmctx, and `len` 16-byte value slots holding the arguments on entry and
 /// the results on return.
-pub(crate) type ArrayCallFn = unsafe extern "C" fn(vmctx: *mut u8, caller_vmctx: *mut u8, values: *mut u8, len: usize);
+pub(crate) type ArrayCallFn =
+    unsafe extern "C" fn(vmctx: *mut u8, caller_vmctx: *mut u8, values: *mut u8, len: usize);
 
 /// A trap caught by [`catch_traps`]: what the handler saw.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,12 +115,15 @@ pub(crate) unsafe fn catch_traps(
 ) -> Result<(), TrapInfo> {
     init_traps();
     signals::ensure_alt_stack();
-    let activation = Activation { jmp_buf: JmpBuf::new(), trap: Cell::new(None), previous: ACTIVATION.get() };
+    let activation =
+        Activation { jmp_buf: JmpBuf::new(), trap: Cell::new(None), previous: ACTIVATION.get() };
     ACTIVATION.set(&activation);
     // SAFETY: the buffer belongs to this frame's activation, which stays put
     // until the call returns; the caller vouches for `f` and its arguments
     // and for what lies between this entry and the trap sites.
-    let returned = unsafe { wasmpool_internal_call(activation.jmp_buf(), f, vmctx, caller_vmctx, values, len) };
+    let returned = unsafe {
+        wasmpool_internal_call(activation.jmp_buf(), f, vmctx, caller_vmctx, values, len)
+    };
     ACTIVATION.set(activation.previous);
     if returned != 0 {
         Ok(())

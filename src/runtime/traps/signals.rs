@@ -91,7 +91,11 @@ pub(super) fn install_handler() {
 /// # Safety
 ///
 /// Only the kernel calls it, with SA_SIGINFO's arguments.
-unsafe extern "C" fn handle_signal(signum: c_int, info: *mut libc::siginfo_t, context: *mut c_void) {
+unsafe extern "C" fn handle_signal(
+    signum: c_int,
+    info: *mut libc::siginfo_t,
+    context: *mut c_void,
+) {
     // SAFETY: with SA_SIGINFO, the kernel passes a valid siginfo and ucontext.
     let jmp_buf = unsafe { record_trap(signum, &*info, context) };
     if let Some(jmp_buf) = jmp_buf {
@@ -111,7 +115,11 @@ unsafe extern "C" fn handle_signal(signum: c_int, info: *mut libc::siginfo_t, co
 /// # Safety
 ///
 /// `context` is the ucontext the kernel passed with `info`.
-unsafe fn record_trap(signum: c_int, info: &libc::siginfo_t, context: *mut c_void) -> Option<*mut JmpBuf> {
+unsafe fn record_trap(
+    signum: c_int,
+    info: &libc::siginfo_t,
+    context: *mut c_void,
+) -> Option<*mut JmpBuf> {
     let activation = ACTIVATION.get();
     if activation.is_null() || info.si_code <= 0 {
         return None;
@@ -180,7 +188,9 @@ unsafe fn chain(signum: c_int, info: *mut libc::siginfo_t, context: *mut c_void)
         handler if previous.sa_flags & libc::SA_SIGINFO != 0 => {
             // SAFETY: with SA_SIGINFO, the disposition is an SA_SIGINFO
             // handler, called with the kernel's arguments.
-            unsafe { mem::transmute::<libc::sighandler_t, SigAction>(handler)(signum, info, context) }
+            unsafe {
+                mem::transmute::<libc::sighandler_t, SigAction>(handler)(signum, info, context)
+            }
         }
         handler => {
             // SAFETY: without SA_SIGINFO, the disposition is a plain handler.
@@ -256,13 +266,16 @@ impl AltStack {
                 MapFlags::PRIVATE,
             )
         }
-        .unwrap_or_else(|err| panic!("mapping a {mapping_len}-byte alternate signal stack failed: {err}"));
+        .unwrap_or_else(|err| {
+            panic!("mapping a {mapping_len}-byte alternate signal stack failed: {err}")
+        });
         // From here on, a panic unmaps it again.
         // SAFETY: the guard page is the start of the mapping.
         let stack = AltStack { mapping, mapping_len, stack: unsafe { mapping.byte_add(page) } };
         // SAFETY: the first page of our own mapping, which nothing uses.
-        unsafe { rustix::mm::mprotect(mapping, page, MprotectFlags::empty()) }
-            .unwrap_or_else(|err| panic!("protecting the alternate signal stack's guard page failed: {err}"));
+        unsafe { rustix::mm::mprotect(mapping, page, MprotectFlags::empty()) }.unwrap_or_else(
+            |err| panic!("protecting the alternate signal stack's guard page failed: {err}"),
+        );
         let new = libc::stack_t { ss_sp: stack.stack, ss_flags: 0, ss_size: ALT_STACK_SIZE };
         // SAFETY: `new` describes memory we own, which stays mapped until
         // `drop` has uninstalled it.
@@ -284,7 +297,8 @@ impl Drop for AltStack {
             return;
         }
         if current.ss_flags & libc::SS_DISABLE == 0 && current.ss_sp == self.stack {
-            let disable = libc::stack_t { ss_sp: ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
+            let disable =
+                libc::stack_t { ss_sp: ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
             // SAFETY: disabling the alternate stack has no preconditions.
             if unsafe { libc::sigaltstack(&disable, ptr::null_mut()) } != 0 {
                 return; // still in use: leak it rather than unmap it

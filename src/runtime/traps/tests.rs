@@ -70,7 +70,12 @@ impl CodePage {
         let len = rustix::param::page_size();
         // SAFETY: a new private mapping where the kernel chooses.
         let mapping = unsafe {
-            rustix::mm::mmap_anonymous(ptr::null_mut(), len, ProtFlags::READ | ProtFlags::WRITE, MapFlags::PRIVATE)
+            rustix::mm::mmap_anonymous(
+                ptr::null_mut(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::PRIVATE,
+            )
         }
         .expect("map a code page");
         // SAFETY: the mapping is `len` writable bytes that nothing else uses.
@@ -106,7 +111,12 @@ impl CodePage {
         self.call_with(offset, ptr::null_mut(), ptr::null_mut())
     }
 
-    fn trap(&self, code: TrapCode, offset: usize, fault_addr: Option<usize>) -> Result<(), TrapInfo> {
+    fn trap(
+        &self,
+        code: TrapCode,
+        offset: usize,
+        fault_addr: Option<usize>,
+    ) -> Result<(), TrapInfo> {
         Err(TrapInfo { code, pc: self.start + offset, fault_addr })
     }
 }
@@ -115,7 +125,8 @@ impl Drop for CodePage {
     fn drop(&mut self) {
         self.registration = None;
         // SAFETY: unregistered above; nothing runs the code any more.
-        unsafe { rustix::mm::munmap(self.start as *mut c_void, self.len) }.expect("unmap the code page");
+        unsafe { rustix::mm::munmap(self.start as *mut c_void, self.len) }
+            .expect("unmap the code page");
     }
 }
 
@@ -155,7 +166,10 @@ fn traps_repeat_on_one_thread() {
     let page = CodePage::new();
     for _ in 0..100 {
         assert_eq!(page.call(UD2), page.trap(TrapCode::Unreachable, UD2, None));
-        assert_eq!(page.call(LOAD_NULL), page.trap(TrapCode::MemoryOutOfBounds, LOAD_NULL, Some(0)));
+        assert_eq!(
+            page.call(LOAD_NULL),
+            page.trap(TrapCode::MemoryOutOfBounds, LOAD_NULL, Some(0))
+        );
         assert_eq!(page.call(RET), Ok(()));
     }
     assert!(no_activation());
@@ -171,7 +185,10 @@ fn threads_trap_concurrently() {
                 start.wait();
                 for _ in 0..200 {
                     assert_eq!(page.call(UD2), page.trap(TrapCode::Unreachable, UD2, None));
-                    assert_eq!(page.call(LOAD_NULL), page.trap(TrapCode::MemoryOutOfBounds, LOAD_NULL, Some(0)));
+                    assert_eq!(
+                        page.call(LOAD_NULL),
+                        page.trap(TrapCode::MemoryOutOfBounds, LOAD_NULL, Some(0))
+                    );
                     assert_eq!(page.call(RET), Ok(()));
                 }
             });
@@ -207,7 +224,8 @@ unsafe extern "C" fn host(_vmctx: *mut u8, _caller_vmctx: *mut u8, values: *mut 
 fn nested_calls_unwind_to_the_innermost_entry() {
     let page = CodePage::new();
     let mut nested = Nested { page: &page, inner: None, outer_activation_restored: false };
-    let outer = page.call_with(CALL_THEN_UD2, host as ArrayCallFn as *mut u8, (&raw mut nested).cast());
+    let outer =
+        page.call_with(CALL_THEN_UD2, host as ArrayCallFn as *mut u8, (&raw mut nested).cast());
     assert_eq!(nested.inner, Some(page.trap(TrapCode::Unreachable, UD2, None)));
     assert!(nested.outer_activation_restored);
     // The outer wasm ran on after the inner trap, and its own trap went to
