@@ -149,35 +149,24 @@ struct wasmpool_table;
 struct wasmpool_trap;
 
 /**
- * The type of an error object; see `struct wasmpool_error`.
- */
-typedef struct wasmpool_error wasmpool_error_t;
-
-/**
- * The kind of an error: one of the `WASMPOOL_ERROR_*` values.
- */
-typedef uint8_t wasmpool_error_kind_t;
-
-/**
  * The type of an engine configuration; see `struct wasmpool_config`.
  */
 typedef struct wasmpool_config wasmpool_config_t;
 
 /**
- * The type of a pool configuration; see `struct wasmpool_pool_config`.
+ * The type of an error object; see `struct wasmpool_error`.
  */
-typedef struct wasmpool_pool_config wasmpool_pool_config_t;
-
-/**
- * Whether memory protection keys stripe the memory slots: one of the
- * `WASMPOOL_MPK_*` values.
- */
-typedef uint8_t wasmpool_mpk_t;
+typedef struct wasmpool_error wasmpool_error_t;
 
 /**
  * The type of an engine; see `struct wasmpool_engine`.
  */
 typedef struct wasmpool_engine wasmpool_engine_t;
+
+/**
+ * The type of a pool configuration; see `struct wasmpool_pool_config`.
+ */
+typedef struct wasmpool_pool_config wasmpool_pool_config_t;
 
 /**
  * A snapshot of a pooling engine's counters (`wasmpool_engine_pool_metrics`).
@@ -237,109 +226,9 @@ struct wasmpool_pool_metrics {
 typedef struct wasmpool_pool_metrics wasmpool_pool_metrics_t;
 
 /**
- * The kind of a value (and of a value type): one of the `WASMPOOL_I32` ...
- * `WASMPOOL_EXTERNREF` values.
+ * The kind of an error: one of the `WASMPOOL_ERROR_*` values.
  */
-typedef uint8_t wasmpool_valkind_t;
-
-/**
- * The type of a function signature; see `struct wasmpool_functype`.
- */
-typedef struct wasmpool_functype wasmpool_functype_t;
-
-/**
- * The kind of an import or export: one of the `WASMPOOL_EXTERN_*` values.
- */
-typedef uint8_t wasmpool_externkind_t;
-
-/**
- * The type of an extern type; see `struct wasmpool_externtype`.
- */
-typedef struct wasmpool_externtype wasmpool_externtype_t;
-
-/**
- * The type of a global: its value kind and whether it is mutable.
- */
-struct wasmpool_globaltype {
-  /**
-   * The kind of the global's value.
-   */
-  wasmpool_valkind_t content;
-  /**
-   * Whether `wasmpool_global_set` (and `global.set`) may change it.
-   */
-  bool is_mutable;
-};
-
-/**
- * The type of a global type; see `struct wasmpool_globaltype`.
- */
-typedef struct wasmpool_globaltype wasmpool_globaltype_t;
-
-/**
- * The type of a table: its element kind and limits in elements.
- */
-struct wasmpool_tabletype {
-  /**
-   * `WASMPOOL_FUNCREF` or `WASMPOOL_EXTERNREF`.
-   */
-  wasmpool_valkind_t element;
-  /**
-   * The minimum (for a live table: current) number of elements.
-   */
-  uint32_t min;
-  /**
-   * The maximum number of elements; meaningful only when `has_max`.
-   */
-  uint32_t max;
-  /**
-   * Whether the table has a maximum.
-   */
-  bool has_max;
-};
-
-/**
- * The type of a table type; see `struct wasmpool_tabletype`.
- */
-typedef struct wasmpool_tabletype wasmpool_tabletype_t;
-
-/**
- * The type of a linear memory: its limits in 64 KiB pages.
- */
-struct wasmpool_memorytype {
-  /**
-   * The minimum (for a live memory: current) number of pages.
-   */
-  uint64_t min;
-  /**
-   * The maximum number of pages; meaningful only when `has_max`.
-   */
-  uint64_t max;
-  /**
-   * Whether the memory has a maximum.
-   */
-  bool has_max;
-};
-
-/**
- * The type of a memory type; see `struct wasmpool_memorytype`.
- */
-typedef struct wasmpool_memorytype wasmpool_memorytype_t;
-
-/**
- * The type of a module; see `struct wasmpool_module`.
- */
-typedef struct wasmpool_module wasmpool_module_t;
-
-/**
- * The type of a trap; see `struct wasmpool_trap`.
- */
-typedef struct wasmpool_trap wasmpool_trap_t;
-
-/**
- * The cause of a trap: one of the `WASMPOOL_TRAP_*` values.
- */
-typedef uint8_t wasmpool_trap_code_t;
+typedef uint8_t wasmpool_error_kind_t;
 
 /**
  * The type of a store; see `struct wasmpool_store`.
@@ -347,9 +236,15 @@ typedef uint8_t wasmpool_trap_code_t;
 typedef struct wasmpool_store wasmpool_store_t;
 
 /**
- * The type of a linker; see `struct wasmpool_linker`.
+ * The kind of a value (and of a value type): one of the `WASMPOOL_I32` ...
+ * `WASMPOOL_EXTERNREF` values.
  */
-typedef struct wasmpool_linker wasmpool_linker_t;
+typedef uint8_t wasmpool_valkind_t;
+
+/**
+ * The type of a trap; see `struct wasmpool_trap`.
+ */
+typedef struct wasmpool_trap wasmpool_trap_t;
 
 /**
  * The type of a caller; see `struct wasmpool_caller`.
@@ -427,6 +322,11 @@ typedef wasmpool_trap_t *(*wasmpool_func_callback_t)(void *env, wasmpool_caller_
 typedef struct wasmpool_func wasmpool_func_t;
 
 /**
+ * The type of a function signature; see `struct wasmpool_functype`.
+ */
+typedef struct wasmpool_functype wasmpool_functype_t;
+
+/**
  * The type of a memory; see `struct wasmpool_memory`.
  */
 typedef struct wasmpool_memory wasmpool_memory_t;
@@ -437,9 +337,28 @@ typedef struct wasmpool_memory wasmpool_memory_t;
 typedef struct wasmpool_global wasmpool_global_t;
 
 /**
- * The type of a table; see `struct wasmpool_table`.
+ * The type of a global: its value kind and whether it is mutable.
  */
-typedef struct wasmpool_table wasmpool_table_t;
+struct wasmpool_globaltype {
+  /**
+   * The kind of the global's value.
+   */
+  wasmpool_valkind_t content;
+  /**
+   * Whether `wasmpool_global_set` (and `global.set`) may change it.
+   */
+  bool is_mutable;
+};
+
+/**
+ * The type of a global type; see `struct wasmpool_globaltype`.
+ */
+typedef struct wasmpool_globaltype wasmpool_globaltype_t;
+
+/**
+ * The type of an instance-pre; see `struct wasmpool_instance_pre`.
+ */
+typedef struct wasmpool_instance_pre wasmpool_instance_pre_t;
 
 /**
  * The type of an instance; see `struct wasmpool_instance`.
@@ -447,9 +366,90 @@ typedef struct wasmpool_table wasmpool_table_t;
 typedef struct wasmpool_instance wasmpool_instance_t;
 
 /**
- * The type of an instance-pre; see `struct wasmpool_instance_pre`.
+ * The type of a module; see `struct wasmpool_module`.
  */
-typedef struct wasmpool_instance_pre wasmpool_instance_pre_t;
+typedef struct wasmpool_module wasmpool_module_t;
+
+/**
+ * The type of a linker; see `struct wasmpool_linker`.
+ */
+typedef struct wasmpool_linker wasmpool_linker_t;
+
+/**
+ * The type of a table; see `struct wasmpool_table`.
+ */
+typedef struct wasmpool_table wasmpool_table_t;
+
+/**
+ * The type of a linear memory: its limits in 64 KiB pages.
+ */
+struct wasmpool_memorytype {
+  /**
+   * The minimum (for a live memory: current) number of pages.
+   */
+  uint64_t min;
+  /**
+   * The maximum number of pages; meaningful only when `has_max`.
+   */
+  uint64_t max;
+  /**
+   * Whether the memory has a maximum.
+   */
+  bool has_max;
+};
+
+/**
+ * The type of a memory type; see `struct wasmpool_memorytype`.
+ */
+typedef struct wasmpool_memorytype wasmpool_memorytype_t;
+
+/**
+ * The kind of an import or export: one of the `WASMPOOL_EXTERN_*` values.
+ */
+typedef uint8_t wasmpool_externkind_t;
+
+/**
+ * The type of an extern type; see `struct wasmpool_externtype`.
+ */
+typedef struct wasmpool_externtype wasmpool_externtype_t;
+
+/**
+ * Whether memory protection keys stripe the memory slots: one of the
+ * `WASMPOOL_MPK_*` values.
+ */
+typedef uint8_t wasmpool_mpk_t;
+
+/**
+ * The type of a table: its element kind and limits in elements.
+ */
+struct wasmpool_tabletype {
+  /**
+   * `WASMPOOL_FUNCREF` or `WASMPOOL_EXTERNREF`.
+   */
+  wasmpool_valkind_t element;
+  /**
+   * The minimum (for a live table: current) number of elements.
+   */
+  uint32_t min;
+  /**
+   * The maximum number of elements; meaningful only when `has_max`.
+   */
+  uint32_t max;
+  /**
+   * Whether the table has a maximum.
+   */
+  bool has_max;
+};
+
+/**
+ * The type of a table type; see `struct wasmpool_tabletype`.
+ */
+typedef struct wasmpool_tabletype wasmpool_tabletype_t;
+
+/**
+ * The cause of a trap: one of the `WASMPOOL_TRAP_*` values.
+ */
+typedef uint8_t wasmpool_trap_code_t;
 
 /**
  * A NULL pointer, a bad value, an unknown export name, a wrong arity or type.
@@ -506,64 +506,6 @@ typedef struct wasmpool_instance_pre wasmpool_instance_pre_t;
  * Use memory protection keys when the CPU and kernel have them.
  */
 #define WASMPOOL_MPK_AUTO 2
-
-/**
- * A 32-bit integer, in `of.i32`.
- */
-#define WASMPOOL_I32 0
-
-/**
- * A 64-bit integer, in `of.i64`.
- */
-#define WASMPOOL_I64 1
-
-/**
- * A 32-bit float, in `of.f32`.
- */
-#define WASMPOOL_F32 2
-
-/**
- * A 64-bit float, in `of.f64`.
- */
-#define WASMPOOL_F64 3
-
-/**
- * A 128-bit vector, in `of.v128` (little-endian bytes). Modules using SIMD
- * are not supported yet, so no function has this type today.
- */
-#define WASMPOOL_V128 4
-
-/**
- * A function reference, in `of.ref`: a `wasmpool_func_t *` of the same store
- * cast to `void *`, or NULL.
- */
-#define WASMPOOL_FUNCREF 5
-
-/**
- * An external reference, in `of.ref`: any host pointer, or NULL. The library
- * never dereferences or frees it.
- */
-#define WASMPOOL_EXTERNREF 6
-
-/**
- * A function.
- */
-#define WASMPOOL_EXTERN_FUNC 0
-
-/**
- * A global.
- */
-#define WASMPOOL_EXTERN_GLOBAL 1
-
-/**
- * A table.
- */
-#define WASMPOOL_EXTERN_TABLE 2
-
-/**
- * A linear memory.
- */
-#define WASMPOOL_EXTERN_MEMORY 3
 
 /**
  * Wasm used more native stack than `max_wasm_stack` allows (deep recursion).
@@ -630,36 +572,67 @@ typedef struct wasmpool_instance_pre wasmpool_instance_pre_t;
  */
 #define WASMPOOL_TRAP_HOST 12
 
+/**
+ * A function.
+ */
+#define WASMPOOL_EXTERN_FUNC 0
+
+/**
+ * A global.
+ */
+#define WASMPOOL_EXTERN_GLOBAL 1
+
+/**
+ * A table.
+ */
+#define WASMPOOL_EXTERN_TABLE 2
+
+/**
+ * A linear memory.
+ */
+#define WASMPOOL_EXTERN_MEMORY 3
+
+/**
+ * A 32-bit integer, in `of.i32`.
+ */
+#define WASMPOOL_I32 0
+
+/**
+ * A 64-bit integer, in `of.i64`.
+ */
+#define WASMPOOL_I64 1
+
+/**
+ * A 32-bit float, in `of.f32`.
+ */
+#define WASMPOOL_F32 2
+
+/**
+ * A 64-bit float, in `of.f64`.
+ */
+#define WASMPOOL_F64 3
+
+/**
+ * A 128-bit vector, in `of.v128` (little-endian bytes). Modules using SIMD
+ * are not supported yet, so no function has this type today.
+ */
+#define WASMPOOL_V128 4
+
+/**
+ * A function reference, in `of.ref`: a `wasmpool_func_t *` of the same store
+ * cast to `void *`, or NULL.
+ */
+#define WASMPOOL_FUNCREF 5
+
+/**
+ * An external reference, in `of.ref`: any host pointer, or NULL. The library
+ * never dereferences or frees it.
+ */
+#define WASMPOOL_EXTERNREF 6
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
-
-/**
- * The library's version as a static NUL-terminated string such as "0.1.0"
- * (the version of the library loaded at run time, which may differ from the
- * `WASMPOOL_VERSION_*` macros the program was compiled with). Never NULL;
- * the caller must not free it. Thread-safe.
- */
-const char *wasmpool_version(void);
-
-/**
- * The error's message: a NUL-terminated UTF-8 string owned by the error and
- * valid until `wasmpool_error_delete`. For a NULL `error`, returns a static
- * string saying so (never NULL). Thread-safe for distinct errors.
- */
-const char *wasmpool_error_message(const wasmpool_error_t *error);
-
-/**
- * The error's kind (`WASMPOOL_ERROR_*`). For a NULL `error`, returns
- * `WASMPOOL_ERROR_INVALID_ARGUMENT`.
- */
-wasmpool_error_kind_t wasmpool_error_kind(const wasmpool_error_t *error);
-
-/**
- * Frees an error object. Takes ownership; NULL does nothing. The message
- * pointer obtained from it becomes invalid.
- */
-void wasmpool_error_delete(wasmpool_error_t *error);
 
 /**
  * Creates an engine configuration with every knob at its default. The caller
@@ -730,6 +703,468 @@ void wasmpool_config_set_parallel_compilation(wasmpool_config_t *config, bool en
  * multi-memory proposal; default true). A NULL `config` is ignored.
  */
 void wasmpool_config_set_wasm_multi_memory(wasmpool_config_t *config, bool enable);
+
+/**
+ * Creates an engine that allocates every instance, memory and table on
+ * demand. `config` may be NULL for the defaults.
+ *
+ * Does not take ownership of `config` (it is copied). On success writes an
+ * engine owned by the caller to `*out` (free it with
+ * `wasmpool_engine_delete`). A NULL `out` is `WASMPOOL_ERROR_INVALID_ARGUMENT`.
+ * Thread-safe.
+ */
+wasmpool_error_t *wasmpool_engine_new(const wasmpool_config_t *config, wasmpool_engine_t **out);
+
+/**
+ * Creates an engine whose instances, memories and tables come from a pool of
+ * slots reserved now, as `pool` describes; `config` may be NULL for the
+ * default engine settings and `pool` NULL for the default pool (1000 slots of
+ * each kind).
+ *
+ * Fails with `WASMPOOL_ERROR_INVALID_ARGUMENT` for an inconsistent pool
+ * configuration (naming the knob), `WASMPOOL_ERROR_UNSUPPORTED` when the pool
+ * requires memory protection keys the host lacks, `WASMPOOL_ERROR_RESOURCE`
+ * when the address space cannot be reserved. Does not take ownership of
+ * `config` or `pool` (both are copied). On success writes an engine owned by
+ * the caller to `*out`. Thread-safe.
+ */
+wasmpool_error_t *wasmpool_engine_new_with_pooling(const wasmpool_config_t *config, const wasmpool_pool_config_t *pool, wasmpool_engine_t **out);
+
+/**
+ * Releases the caller's reference to an engine. Takes ownership; NULL does
+ * nothing. Modules, linkers and stores of the engine keep it alive until they
+ * are deleted too; the pool's reservation is released with the last of them.
+ */
+void wasmpool_engine_delete(wasmpool_engine_t *engine);
+
+/**
+ * Advances the engine's epoch by one. Wasm running in a store whose epoch
+ * deadline is now reached traps with `WASMPOOL_TRAP_INTERRUPT` (when epoch
+ * interruption is enabled in the engine's configuration). Thread-safe and
+ * async-signal-safe: meant to be called from a timer thread or a signal
+ * handler. NULL does nothing.
+ */
+void wasmpool_engine_increment_epoch(const wasmpool_engine_t *engine);
+
+/**
+ * Whether the engine allocates from a pool (created with
+ * `wasmpool_engine_new_with_pooling`). False for NULL. Thread-safe.
+ */
+bool wasmpool_engine_is_pooling(const wasmpool_engine_t *engine);
+
+/**
+ * Writes the pool's counters to `*out` and returns true. Returns false and
+ * writes nothing for an engine that does not pool, or when `engine` or `out`
+ * is NULL. Thread-safe; cheap enough to call often.
+ */
+bool wasmpool_engine_pool_metrics(const wasmpool_engine_t *engine, wasmpool_pool_metrics_t *out);
+
+/**
+ * Runs the pool's queued decommits now (see
+ * `wasmpool_pool_config_set_decommit_batch_size`). Does nothing for an engine
+ * that does not pool, or NULL. Thread-safe.
+ */
+void wasmpool_engine_flush_pool(const wasmpool_engine_t *engine);
+
+/**
+ * The error's message: a NUL-terminated UTF-8 string owned by the error and
+ * valid until `wasmpool_error_delete`. For a NULL `error`, returns a static
+ * string saying so (never NULL). Thread-safe for distinct errors.
+ */
+const char *wasmpool_error_message(const wasmpool_error_t *error);
+
+/**
+ * The error's kind (`WASMPOOL_ERROR_*`). For a NULL `error`, returns
+ * `WASMPOOL_ERROR_INVALID_ARGUMENT`.
+ */
+wasmpool_error_kind_t wasmpool_error_kind(const wasmpool_error_t *error);
+
+/**
+ * Frees an error object. Takes ownership; NULL does nothing. The message
+ * pointer obtained from it becomes invalid.
+ */
+void wasmpool_error_delete(wasmpool_error_t *error);
+
+/**
+ * Creates a host function in `store` (outside any linker), for example to
+ * put in a table or a funcref global, or to define in a linker with
+ * `wasmpool_linker_define_func_handle`. The signature is `nparams` parameter
+ * kinds at `params` and `nresults` result kinds at `results` (either array
+ * may be NULL when its count is 0); see `wasmpool_func_callback_t`.
+ *
+ * On success the store owns `env`: `finalizer` (may be NULL) is called with
+ * it once, when the store is deleted. On error nothing is taken and the
+ * finalizer is not called. Writes a handle borrowed from the store to
+ * `*out`. NULL `store`, `callback` or `out`, or an unknown kind, is
+ * `WASMPOOL_ERROR_INVALID_ARGUMENT`; v128 is `WASMPOOL_ERROR_UNSUPPORTED`.
+ * Not callable from inside the store's own host functions.
+ */
+wasmpool_error_t *wasmpool_func_new(wasmpool_store_t *store, const wasmpool_valkind_t *params, size_t nparams, const wasmpool_valkind_t *results, size_t nresults, wasmpool_func_callback_t callback, void *env, void (*finalizer)(void *env), wasmpool_func_t **out);
+
+/**
+ * The signature of `func`, owned by the function handle (valid until its
+ * store is deleted); NULL for a NULL `func`.
+ */
+const wasmpool_functype_t *wasmpool_func_type(const wasmpool_func_t *func);
+
+/**
+ * Calls `func`, which must belong to `store`, with the `nargs` values at
+ * `args`, writing the `nresults` results to `results` (either array may be
+ * NULL when its count is 0).
+ *
+ * Three outcomes:
+ * - an error is returned (a NULL `store`, `func` or `trap`; `func` of another
+ *   store; `nargs`, `nresults` or an argument's kind not matching the
+ *   signature; a funcref argument that is not a function of `store`): nothing
+ *   ran, nothing is written but `*trap = NULL`;
+ * - the call trapped: NULL is returned, `*trap` receives a trap owned by the
+ *   caller (free it with `wasmpool_trap_delete`), `results` is not written;
+ * - the call returned: NULL is returned, `*trap` is NULL and every result is
+ *   written with its kind set.
+ *
+ * Does not take ownership of anything. Not callable from inside a host
+ * function of the same store (an error). The store is used by this thread
+ * for the duration of the call.
+ */
+wasmpool_error_t *wasmpool_func_call(wasmpool_store_t *store, const wasmpool_func_t *func, const wasmpool_val_t *args, size_t nargs, wasmpool_val_t *results, size_t nresults, wasmpool_trap_t **trap);
+
+/**
+ * The caller's exported memory named `name`, for host functions that read
+ * or write guest memory: on success writes a memory handle borrowed from the
+ * store (valid until the store is deleted) to `*out`. An unknown name, an
+ * export that is not a memory, or a caller that is not a wasm instance (the
+ * host called the function directly) is `WASMPOOL_ERROR_INVALID_ARGUMENT`,
+ * as are NULL pointers. Only valid during the callback that received
+ * `caller`.
+ */
+wasmpool_error_t *wasmpool_caller_get_memory(wasmpool_caller_t *caller, const char *name, wasmpool_memory_t **out);
+
+/**
+ * The caller's exported global named `name`: on success writes a global
+ * handle borrowed from the store to `*out`. Errors as for
+ * `wasmpool_caller_get_memory`. Only valid during the callback.
+ */
+wasmpool_error_t *wasmpool_caller_get_global(wasmpool_caller_t *caller, const char *name, wasmpool_global_t **out);
+
+/**
+ * The `data` pointer of the caller's store (as given to
+ * `wasmpool_store_new`); NULL for a NULL caller. Only valid during the
+ * callback.
+ */
+void *wasmpool_caller_data(const wasmpool_caller_t *caller);
+
+/**
+ * Writes the global's current value (with its kind) to `*out`. Does nothing
+ * when `global` or `out` is NULL. Callable inside host functions.
+ */
+void wasmpool_global_get(const wasmpool_global_t *global, wasmpool_val_t *out);
+
+/**
+ * Sets a mutable global to `*value`. An immutable global, a value of another
+ * kind, a funcref that is not a function of the global's store, or a NULL
+ * pointer is `WASMPOOL_ERROR_INVALID_ARGUMENT` (and changes nothing).
+ * Callable inside host functions.
+ */
+wasmpool_error_t *wasmpool_global_set(wasmpool_global_t *global, const wasmpool_val_t *value);
+
+/**
+ * Writes the global's type to `*out`. NULL `global` or `out` is
+ * `WASMPOOL_ERROR_INVALID_ARGUMENT`.
+ */
+wasmpool_error_t *wasmpool_global_type(const wasmpool_global_t *global, wasmpool_globaltype_t *out);
+
+/**
+ * The kind of the global's value (`WASMPOOL_I32` ...); 255 for NULL.
+ */
+wasmpool_valkind_t wasmpool_global_kind(const wasmpool_global_t *global);
+
+/**
+ * Whether the global is mutable; false for NULL.
+ */
+bool wasmpool_global_is_mutable(const wasmpool_global_t *global);
+
+/**
+ * Creates a global of type `*ty` with the value `*init` in `store`, outside
+ * any instance, for example to define in a linker with
+ * `wasmpool_linker_define_global`. Writes a handle borrowed from the store to
+ * `*out`. NULL pointers, an unknown kind or an `init` of another kind are
+ * `WASMPOOL_ERROR_INVALID_ARGUMENT`. Not callable from inside the store's
+ * host functions.
+ */
+wasmpool_error_t *wasmpool_global_new(wasmpool_store_t *store, const wasmpool_globaltype_t *ty, const wasmpool_val_t *init, wasmpool_global_t **out);
+
+/**
+ * Instantiates a pre-linked module in `store` (the fast path: names were
+ * resolved once by `wasmpool_linker_instantiate_pre`).
+ *
+ * Three outcomes:
+ * - an error is returned (NULL pointers; a store of another engine; a pool
+ *   with no free slot: `WASMPOOL_ERROR_POOL_EXHAUSTED`, retry after deleting
+ *   a store; the OS refusing memory: `WASMPOOL_ERROR_RESOURCE`): `*out` is
+ *   not written and `*trap` is NULL;
+ * - the start function trapped: `*trap` receives a trap owned by the caller
+ *   and `*out` is not written (the instance stays in the store, inert, until
+ *   the store is deleted);
+ * - success: `*out` receives an instance borrowed from the store and
+ *   `*trap` is NULL.
+ *
+ * Does not take ownership of `pre`, which may be used by several threads at
+ * once (each with its own store). Not callable from inside the store's host
+ * functions.
+ */
+wasmpool_error_t *wasmpool_instance_pre_instantiate(const wasmpool_instance_pre_t *pre, wasmpool_store_t *store, wasmpool_instance_t **out, wasmpool_trap_t **trap);
+
+/**
+ * Instantiates `module` in `store`, resolving its imports with `linker`,
+ * which may be NULL when the module has no imports (a module with imports
+ * and no linker is a `WASMPOOL_ERROR_LINK` error). Outcomes, ownership and
+ * threading as for `wasmpool_instance_pre_instantiate`; a missing or
+ * mistyped import is `WASMPOOL_ERROR_LINK`.
+ */
+wasmpool_error_t *wasmpool_instance_new(wasmpool_store_t *store, const wasmpool_module_t *module, const wasmpool_linker_t *linker, wasmpool_instance_t **out, wasmpool_trap_t **trap);
+
+/**
+ * The instance's exported function `name`: on success writes a function
+ * handle borrowed from the store to `*out`. An unknown name or an export of
+ * another kind is `WASMPOOL_ERROR_INVALID_ARGUMENT`, as are NULL pointers.
+ * Asking twice gives the same handle.
+ */
+wasmpool_error_t *wasmpool_instance_get_func(wasmpool_instance_t *instance, const char *name, wasmpool_func_t **out);
+
+/**
+ * The instance's exported memory `name`; errors as for
+ * `wasmpool_instance_get_func`.
+ */
+wasmpool_error_t *wasmpool_instance_get_memory(wasmpool_instance_t *instance, const char *name, wasmpool_memory_t **out);
+
+/**
+ * The instance's exported global `name`; errors as for
+ * `wasmpool_instance_get_func`.
+ */
+wasmpool_error_t *wasmpool_instance_get_global(wasmpool_instance_t *instance, const char *name, wasmpool_global_t **out);
+
+/**
+ * The instance's exported table `name`; errors as for
+ * `wasmpool_instance_get_func`.
+ */
+wasmpool_error_t *wasmpool_instance_get_table(wasmpool_instance_t *instance, const char *name, wasmpool_table_t **out);
+
+/**
+ * Creates an empty linker for modules of `engine`. Does not take ownership
+ * of `engine`. The caller owns the result and frees it with
+ * `wasmpool_linker_delete`. Returns NULL when `engine` is NULL. Thread-safe.
+ */
+wasmpool_linker_t *wasmpool_linker_new(const wasmpool_engine_t *engine);
+
+/**
+ * Frees a linker. Takes ownership; NULL does nothing. Instance-pres and
+ * instances made with it stay valid; host functions' finalizers run when
+ * nothing uses them any more.
+ */
+void wasmpool_linker_delete(wasmpool_linker_t *linker);
+
+/**
+ * Defines `module`::`name` as a host function with the signature of
+ * `nparams` kinds at `params` and `nresults` kinds at `results` (either may be
+ * NULL when its count is 0); see `wasmpool_func_callback_t` for how the
+ * callback is called. A later definition of the same names replaces an
+ * earlier one.
+ *
+ * On success the linker owns `env`: `finalizer` (may be NULL) is called with
+ * it exactly once, when the linker, the instance-pres made from it and every
+ * store that instantiated with the function are all deleted. On error
+ * nothing is taken: the finalizer is not called and `env` stays the
+ * caller's. NULL `linker`, `module`, `name` or `callback`, or an unknown
+ * kind, is `WASMPOOL_ERROR_INVALID_ARGUMENT`; v128 is
+ * `WASMPOOL_ERROR_UNSUPPORTED`. A module importing the name with another
+ * signature fails to link with `WASMPOOL_ERROR_LINK`.
+ */
+wasmpool_error_t *wasmpool_linker_define_func(wasmpool_linker_t *linker, const char *module, const char *name, const wasmpool_valkind_t *params, size_t nparams, const wasmpool_valkind_t *results, size_t nresults, wasmpool_func_callback_t callback, void *env, void (*finalizer)(void *env));
+
+/**
+ * Defines `module`::`name` as `func`, a function of some store (exported by
+ * an instance or made with `wasmpool_func_new`). The definition can only be
+ * used to instantiate in that store. NULL pointers are
+ * `WASMPOOL_ERROR_INVALID_ARGUMENT`. Does not take ownership of anything.
+ */
+wasmpool_error_t *wasmpool_linker_define_func_handle(wasmpool_linker_t *linker, const char *module, const char *name, const wasmpool_func_t *func);
+
+/**
+ * Defines `module`::`name` as `memory`, a memory of some store; only usable
+ * to instantiate in that store. NULL pointers are
+ * `WASMPOOL_ERROR_INVALID_ARGUMENT`.
+ */
+wasmpool_error_t *wasmpool_linker_define_memory(wasmpool_linker_t *linker, const char *module, const char *name, const wasmpool_memory_t *memory);
+
+/**
+ * Defines `module`::`name` as `global`, a global of some store; only usable
+ * to instantiate in that store. NULL pointers are
+ * `WASMPOOL_ERROR_INVALID_ARGUMENT`.
+ */
+wasmpool_error_t *wasmpool_linker_define_global(wasmpool_linker_t *linker, const char *module, const char *name, const wasmpool_global_t *global);
+
+/**
+ * Defines `module`::`name` as `table`, a table of some store; only usable to
+ * instantiate in that store. NULL pointers are
+ * `WASMPOOL_ERROR_INVALID_ARGUMENT`.
+ */
+wasmpool_error_t *wasmpool_linker_define_table(wasmpool_linker_t *linker, const char *module, const char *name, const wasmpool_table_t *table);
+
+/**
+ * Defines every export of `instance` (which must belong to `store`) under the
+ * module name `module`, so other modules can import them; usable only to
+ * instantiate in `store`. NULL pointers or an instance of another store are
+ * `WASMPOOL_ERROR_INVALID_ARGUMENT`. Not callable from inside the store's
+ * host functions.
+ */
+wasmpool_error_t *wasmpool_linker_define_instance(wasmpool_linker_t *linker, wasmpool_store_t *store, const char *module, const wasmpool_instance_t *instance);
+
+/**
+ * Resolves `module`'s imports against the linker once. On success writes an
+ * instance-pre owned by the caller to `*out` (free it with
+ * `wasmpool_instance_pre_delete`); instantiate it with
+ * `wasmpool_instance_pre_instantiate`. A missing import or a host function of
+ * the wrong signature is `WASMPOOL_ERROR_LINK` (naming the import); NULL
+ * pointers are `WASMPOOL_ERROR_INVALID_ARGUMENT`. Does not take ownership of
+ * `linker` or `module`: later changes to the linker do not affect the
+ * instance-pre. Thread-safe for a linker nobody is defining into.
+ */
+wasmpool_error_t *wasmpool_linker_instantiate_pre(const wasmpool_linker_t *linker, const wasmpool_module_t *module, wasmpool_instance_pre_t **out);
+
+/**
+ * Frees an instance-pre. Takes ownership; NULL does nothing. Instances made
+ * from it stay valid. Must not run while another thread instantiates from it.
+ */
+void wasmpool_instance_pre_delete(wasmpool_instance_pre_t *pre);
+
+/**
+ * The address of the memory's first byte. Valid until the memory grows (by
+ * `wasmpool_memory_grow` or by wasm's `memory.grow`) or its store is deleted;
+ * the `wasmpool_memory_data_size` bytes from there may be read and written.
+ * NULL for a NULL memory. Callable inside host functions.
+ */
+uint8_t *wasmpool_memory_data(const wasmpool_memory_t *memory);
+
+/**
+ * The memory's current size in bytes; 0 for a NULL memory.
+ */
+size_t wasmpool_memory_data_size(const wasmpool_memory_t *memory);
+
+/**
+ * The memory's current size in 64 KiB pages; 0 for a NULL memory.
+ */
+uint64_t wasmpool_memory_size(const wasmpool_memory_t *memory);
+
+/**
+ * Grows the memory by `delta_pages` 64 KiB pages. On success writes the
+ * previous size in pages to `*prev_pages` (which may be NULL when not
+ * wanted). Growing past the memory's maximum or the pool's
+ * `max_memory_size` is a `WASMPOOL_ERROR_RESOURCE` error and changes
+ * nothing; a NULL memory is `WASMPOOL_ERROR_INVALID_ARGUMENT`. Pointers from
+ * `wasmpool_memory_data` may be invalidated. Not callable from inside the
+ * store's host functions.
+ */
+wasmpool_error_t *wasmpool_memory_grow(wasmpool_memory_t *memory, uint64_t delta_pages, uint64_t *prev_pages);
+
+/**
+ * Writes the memory's type (current size as `min`, and its maximum) to
+ * `*out`. NULL `memory` or `out` is `WASMPOOL_ERROR_INVALID_ARGUMENT`.
+ */
+wasmpool_error_t *wasmpool_memory_type(const wasmpool_memory_t *memory, wasmpool_memorytype_t *out);
+
+/**
+ * Creates a memory of `type` (`min` pages, up to `max` when `has_max`) in
+ * `store`, outside any instance, for example to define in a linker with
+ * `wasmpool_linker_define_memory`. Writes a handle borrowed from the store to
+ * `*out`. NULL pointers or `min > max` are `WASMPOOL_ERROR_INVALID_ARGUMENT`;
+ * a size the address space cannot hold is `WASMPOOL_ERROR_RESOURCE`.
+ */
+wasmpool_error_t *wasmpool_memory_new(wasmpool_store_t *store, const wasmpool_memorytype_t *ty, wasmpool_memory_t **out);
+
+/**
+ * Validates and compiles `len` bytes of WebAssembly binary at `wasm` for
+ * `engine`. Malformed or invalid wasm is a `WASMPOOL_ERROR_INVALID_MODULE`
+ * error naming the problem and its offset; a module a pooling engine could
+ * never instantiate (more memories or tables than `max_*_per_module`, a
+ * minimum size above the slot size, ...) is `WASMPOOL_ERROR_LIMIT`.
+ *
+ * Does not take ownership of `engine` or `wasm` (the bytes may be freed
+ * afterwards). On success writes a module owned by the caller to `*out` (free
+ * it with `wasmpool_module_delete`). NULL `engine` or `out`, or NULL `wasm`
+ * with a nonzero `len`, is `WASMPOOL_ERROR_INVALID_ARGUMENT`. Thread-safe.
+ */
+wasmpool_error_t *wasmpool_module_new(const wasmpool_engine_t *engine, const uint8_t *wasm, size_t len, wasmpool_module_t **out);
+
+/**
+ * Checks that `len` bytes at `wasm` are a valid module for `engine`, without
+ * compiling it: returns NULL when they are, a `WASMPOOL_ERROR_INVALID_MODULE`
+ * error (owned by the caller) when they are not. Does not take ownership of
+ * anything. Thread-safe.
+ */
+wasmpool_error_t *wasmpool_module_validate(const wasmpool_engine_t *engine, const uint8_t *wasm, size_t len);
+
+/**
+ * Frees a module. Takes ownership; NULL does nothing. Instance-pres and
+ * instances made from it stay valid. Must not run while another thread uses
+ * the module.
+ */
+void wasmpool_module_delete(wasmpool_module_t *module);
+
+/**
+ * How many imports the module has; 0 for NULL. Thread-safe.
+ */
+size_t wasmpool_module_imports_len(const wasmpool_module_t *module);
+
+/**
+ * How many exports the module has; 0 for NULL. Thread-safe.
+ */
+size_t wasmpool_module_exports_len(const wasmpool_module_t *module);
+
+/**
+ * Describes import number `index` (in module order): writes its module
+ * name, its name (both NUL-terminated, owned by the module) and its kind
+ * (`WASMPOOL_EXTERN_*`). Any of the three out-parameters may be NULL when
+ * not wanted. NULL `module` or an `index` past the end is
+ * `WASMPOOL_ERROR_INVALID_ARGUMENT`. Thread-safe.
+ */
+wasmpool_error_t *wasmpool_module_import_get(const wasmpool_module_t *module, size_t index, const char **module_name, const char **name, wasmpool_externkind_t *kind);
+
+/**
+ * The type of import number `index`, owned by the module; NULL for a NULL
+ * module or an index past the end. Thread-safe.
+ */
+const wasmpool_externtype_t *wasmpool_module_import_type(const wasmpool_module_t *module, size_t index);
+
+/**
+ * Describes export number `index` (in module order): writes its name
+ * (NUL-terminated, owned by the module) and its kind (`WASMPOOL_EXTERN_*`).
+ * Either out-parameter may be NULL when not wanted. NULL `module` or an
+ * `index` past the end is `WASMPOOL_ERROR_INVALID_ARGUMENT`. Thread-safe.
+ */
+wasmpool_error_t *wasmpool_module_export_get(const wasmpool_module_t *module, size_t index, const char **name, wasmpool_externkind_t *kind);
+
+/**
+ * The type of export number `index`, owned by the module; NULL for a NULL
+ * module or an index past the end. Thread-safe.
+ */
+const wasmpool_externtype_t *wasmpool_module_export_type(const wasmpool_module_t *module, size_t index);
+
+/**
+ * Translates `len` bytes of WebAssembly text (WAT) at `wat` to a binary
+ * module. On success writes a buffer owned by the caller to `*out_bytes` and
+ * its length to `*out_len`; free it with `wasmpool_bytes_delete(bytes, len)`.
+ * Text that does not parse is a `WASMPOOL_ERROR_INVALID_MODULE` error whose
+ * message gives the line and column. NULL `out_bytes` or `out_len`, or NULL
+ * `wat` with a nonzero `len`, is `WASMPOOL_ERROR_INVALID_ARGUMENT`.
+ * Thread-safe.
+ */
+wasmpool_error_t *wasmpool_wat2wasm(const char *wat, size_t len, uint8_t **out_bytes, size_t *out_len);
+
+/**
+ * Frees a buffer returned by `wasmpool_wat2wasm`; `len` must be the length
+ * returned with it. Takes ownership; NULL does nothing.
+ */
+void wasmpool_bytes_delete(uint8_t *bytes, size_t len);
 
 /**
  * Creates a pool configuration with the default value of every knob. The
@@ -828,236 +1263,6 @@ void wasmpool_pool_config_set_max_memory_protection_keys(wasmpool_pool_config_t 
 void wasmpool_pool_config_set_memory_protection_keys(wasmpool_pool_config_t *pool, wasmpool_mpk_t mode);
 
 /**
- * Creates an engine that allocates every instance, memory and table on
- * demand. `config` may be NULL for the defaults.
- *
- * Does not take ownership of `config` (it is copied). On success writes an
- * engine owned by the caller to `*out` (free it with
- * `wasmpool_engine_delete`). A NULL `out` is `WASMPOOL_ERROR_INVALID_ARGUMENT`.
- * Thread-safe.
- */
-wasmpool_error_t *wasmpool_engine_new(const wasmpool_config_t *config, wasmpool_engine_t **out);
-
-/**
- * Creates an engine whose instances, memories and tables come from a pool of
- * slots reserved now, as `pool` describes; `config` may be NULL for the
- * default engine settings and `pool` NULL for the default pool (1000 slots of
- * each kind).
- *
- * Fails with `WASMPOOL_ERROR_INVALID_ARGUMENT` for an inconsistent pool
- * configuration (naming the knob), `WASMPOOL_ERROR_UNSUPPORTED` when the pool
- * requires memory protection keys the host lacks, `WASMPOOL_ERROR_RESOURCE`
- * when the address space cannot be reserved. Does not take ownership of
- * `config` or `pool` (both are copied). On success writes an engine owned by
- * the caller to `*out`. Thread-safe.
- */
-wasmpool_error_t *wasmpool_engine_new_with_pooling(const wasmpool_config_t *config, const wasmpool_pool_config_t *pool, wasmpool_engine_t **out);
-
-/**
- * Releases the caller's reference to an engine. Takes ownership; NULL does
- * nothing. Modules, linkers and stores of the engine keep it alive until they
- * are deleted too; the pool's reservation is released with the last of them.
- */
-void wasmpool_engine_delete(wasmpool_engine_t *engine);
-
-/**
- * Advances the engine's epoch by one. Wasm running in a store whose epoch
- * deadline is now reached traps with `WASMPOOL_TRAP_INTERRUPT` (when epoch
- * interruption is enabled in the engine's configuration). Thread-safe and
- * async-signal-safe: meant to be called from a timer thread or a signal
- * handler. NULL does nothing.
- */
-void wasmpool_engine_increment_epoch(const wasmpool_engine_t *engine);
-
-/**
- * Whether the engine allocates from a pool (created with
- * `wasmpool_engine_new_with_pooling`). False for NULL. Thread-safe.
- */
-bool wasmpool_engine_is_pooling(const wasmpool_engine_t *engine);
-
-/**
- * Writes the pool's counters to `*out` and returns true. Returns false and
- * writes nothing for an engine that does not pool, or when `engine` or `out`
- * is NULL. Thread-safe; cheap enough to call often.
- */
-bool wasmpool_engine_pool_metrics(const wasmpool_engine_t *engine, wasmpool_pool_metrics_t *out);
-
-/**
- * Runs the pool's queued decommits now (see
- * `wasmpool_pool_config_set_decommit_batch_size`). Does nothing for an engine
- * that does not pool, or NULL. Thread-safe.
- */
-void wasmpool_engine_flush_pool(const wasmpool_engine_t *engine);
-
-/**
- * The parameter kinds of a function type: returns an array of `*len` kinds
- * owned by the function type. For a NULL `ty` returns NULL and sets `*len`
- * to 0; `len` may be NULL when the count is not wanted. Thread-safe.
- */
-const wasmpool_valkind_t *wasmpool_functype_params(const wasmpool_functype_t *ty, size_t *len);
-
-/**
- * The result kinds of a function type: returns an array of `*len` kinds
- * owned by the function type. For a NULL `ty` returns NULL and sets `*len`
- * to 0; `len` may be NULL. Thread-safe.
- */
-const wasmpool_valkind_t *wasmpool_functype_results(const wasmpool_functype_t *ty, size_t *len);
-
-/**
- * The kind of an import or export (`WASMPOOL_EXTERN_*`); 255 for NULL.
- */
-wasmpool_externkind_t wasmpool_externtype_kind(const wasmpool_externtype_t *ty);
-
-/**
- * The signature of a function import or export, owned by the extern type;
- * NULL when `ty` is NULL or not a function.
- */
-const wasmpool_functype_t *wasmpool_externtype_functype(const wasmpool_externtype_t *ty);
-
-/**
- * Writes the type of a global import or export to `*out` and returns true;
- * returns false and writes nothing when `ty` is not a global, or `ty`
- * or `out` is NULL.
- */
-bool wasmpool_externtype_globaltype(const wasmpool_externtype_t *ty, wasmpool_globaltype_t *out);
-
-/**
- * Writes the type of a table import or export to `*out` and returns true;
- * returns false and writes nothing when `ty` is not a table, or `ty` or
- * `out` is NULL.
- */
-bool wasmpool_externtype_tabletype(const wasmpool_externtype_t *ty, wasmpool_tabletype_t *out);
-
-/**
- * Writes the type of a memory import or export to `*out` and returns true;
- * returns false and writes nothing when `ty` is not a memory, or `ty` or
- * `out` is NULL.
- */
-bool wasmpool_externtype_memorytype(const wasmpool_externtype_t *ty, wasmpool_memorytype_t *out);
-
-/**
- * Validates and compiles `len` bytes of WebAssembly binary at `wasm` for
- * `engine`. Malformed or invalid wasm is a `WASMPOOL_ERROR_INVALID_MODULE`
- * error naming the problem and its offset; a module a pooling engine could
- * never instantiate (more memories or tables than `max_*_per_module`, a
- * minimum size above the slot size, ...) is `WASMPOOL_ERROR_LIMIT`.
- *
- * Does not take ownership of `engine` or `wasm` (the bytes may be freed
- * afterwards). On success writes a module owned by the caller to `*out` (free
- * it with `wasmpool_module_delete`). NULL `engine` or `out`, or NULL `wasm`
- * with a nonzero `len`, is `WASMPOOL_ERROR_INVALID_ARGUMENT`. Thread-safe.
- */
-wasmpool_error_t *wasmpool_module_new(const wasmpool_engine_t *engine, const uint8_t *wasm, size_t len, wasmpool_module_t **out);
-
-/**
- * Checks that `len` bytes at `wasm` are a valid module for `engine`, without
- * compiling it: returns NULL when they are, a `WASMPOOL_ERROR_INVALID_MODULE`
- * error (owned by the caller) when they are not. Does not take ownership of
- * anything. Thread-safe.
- */
-wasmpool_error_t *wasmpool_module_validate(const wasmpool_engine_t *engine, const uint8_t *wasm, size_t len);
-
-/**
- * Frees a module. Takes ownership; NULL does nothing. Instance-pres and
- * instances made from it stay valid. Must not run while another thread uses
- * the module.
- */
-void wasmpool_module_delete(wasmpool_module_t *module);
-
-/**
- * How many imports the module has; 0 for NULL. Thread-safe.
- */
-size_t wasmpool_module_imports_len(const wasmpool_module_t *module);
-
-/**
- * How many exports the module has; 0 for NULL. Thread-safe.
- */
-size_t wasmpool_module_exports_len(const wasmpool_module_t *module);
-
-/**
- * Describes import number `index` (in module order): writes its module
- * name, its name (both NUL-terminated, owned by the module) and its kind
- * (`WASMPOOL_EXTERN_*`). Any of the three out-parameters may be NULL when
- * not wanted. NULL `module` or an `index` past the end is
- * `WASMPOOL_ERROR_INVALID_ARGUMENT`. Thread-safe.
- */
-wasmpool_error_t *wasmpool_module_import_get(const wasmpool_module_t *module, size_t index, const char **module_name, const char **name, wasmpool_externkind_t *kind);
-
-/**
- * The type of import number `index`, owned by the module; NULL for a NULL
- * module or an index past the end. Thread-safe.
- */
-const wasmpool_externtype_t *wasmpool_module_import_type(const wasmpool_module_t *module, size_t index);
-
-/**
- * Describes export number `index` (in module order): writes its name
- * (NUL-terminated, owned by the module) and its kind (`WASMPOOL_EXTERN_*`).
- * Either out-parameter may be NULL when not wanted. NULL `module` or an
- * `index` past the end is `WASMPOOL_ERROR_INVALID_ARGUMENT`. Thread-safe.
- */
-wasmpool_error_t *wasmpool_module_export_get(const wasmpool_module_t *module, size_t index, const char **name, wasmpool_externkind_t *kind);
-
-/**
- * The type of export number `index`, owned by the module; NULL for a NULL
- * module or an index past the end. Thread-safe.
- */
-const wasmpool_externtype_t *wasmpool_module_export_type(const wasmpool_module_t *module, size_t index);
-
-/**
- * Translates `len` bytes of WebAssembly text (WAT) at `wat` to a binary
- * module. On success writes a buffer owned by the caller to `*out_bytes` and
- * its length to `*out_len`; free it with `wasmpool_bytes_delete(bytes, len)`.
- * Text that does not parse is a `WASMPOOL_ERROR_INVALID_MODULE` error whose
- * message gives the line and column. NULL `out_bytes` or `out_len`, or NULL
- * `wat` with a nonzero `len`, is `WASMPOOL_ERROR_INVALID_ARGUMENT`.
- * Thread-safe.
- */
-wasmpool_error_t *wasmpool_wat2wasm(const char *wat, size_t len, uint8_t **out_bytes, size_t *out_len);
-
-/**
- * Frees a buffer returned by `wasmpool_wat2wasm`; `len` must be the length
- * returned with it. Takes ownership; NULL does nothing.
- */
-void wasmpool_bytes_delete(uint8_t *bytes, size_t len);
-
-/**
- * Creates a trap with code `WASMPOOL_TRAP_HOST` and a copy of `message` (a
- * NULL message, or one that is not UTF-8, gives a generic or lossily
- * converted message). For host functions, which return it to the runtime
- * (which then owns and frees it); otherwise the caller owns it and frees it
- * with `wasmpool_trap_delete`. Never returns NULL unless memory is exhausted.
- * Thread-safe.
- */
-wasmpool_trap_t *wasmpool_trap_new(const char *message);
-
-/**
- * The trap's code (`WASMPOOL_TRAP_*`). For a NULL trap, returns 255, which is
- * no trap code.
- */
-wasmpool_trap_code_t wasmpool_trap_code(const wasmpool_trap_t *trap);
-
-/**
- * The trap's message: a NUL-terminated UTF-8 string owned by the trap and
- * valid until `wasmpool_trap_delete`. For a NULL trap, a static string saying
- * so (never NULL).
- */
-const char *wasmpool_trap_message(const wasmpool_trap_t *trap);
-
-/**
- * Writes to `*out` the index (in the module's function index space) of the
- * wasm function that trapped and returns true; returns false and writes
- * nothing when that is unknown (host traps, traps outside compiled code) or
- * when `trap` or `out` is NULL.
- */
-bool wasmpool_trap_function_index(const wasmpool_trap_t *trap, uint32_t *out);
-
-/**
- * Frees a trap. Takes ownership; NULL does nothing. Do not delete a trap you
- * returned from a host function: the runtime owns it then.
- */
-void wasmpool_trap_delete(wasmpool_trap_t *trap);
-
-/**
  * Creates a store for instances of `engine`'s modules. `data` is the
  * caller's pointer, returned by `wasmpool_store_data` and by
  * `wasmpool_caller_data` in host functions; `finalizer` (may be NULL) is
@@ -1114,302 +1319,6 @@ wasmpool_error_t *wasmpool_store_get_fuel(const wasmpool_store_t *store, uint64_
 void wasmpool_store_set_epoch_deadline(wasmpool_store_t *store, uint64_t ticks_beyond_current);
 
 /**
- * Creates an empty linker for modules of `engine`. Does not take ownership
- * of `engine`. The caller owns the result and frees it with
- * `wasmpool_linker_delete`. Returns NULL when `engine` is NULL. Thread-safe.
- */
-wasmpool_linker_t *wasmpool_linker_new(const wasmpool_engine_t *engine);
-
-/**
- * Frees a linker. Takes ownership; NULL does nothing. Instance-pres and
- * instances made with it stay valid; host functions' finalizers run when
- * nothing uses them any more.
- */
-void wasmpool_linker_delete(wasmpool_linker_t *linker);
-
-/**
- * Defines `module`::`name` as a host function with the signature of
- * `nparams` kinds at `params` and `nresults` kinds at `results` (either may be
- * NULL when its count is 0); see `wasmpool_func_callback_t` for how the
- * callback is called. A later definition of the same names replaces an
- * earlier one.
- *
- * On success the linker owns `env`: `finalizer` (may be NULL) is called with
- * it exactly once, when the linker, the instance-pres made from it and every
- * store that instantiated with the function are all deleted. On error
- * nothing is taken: the finalizer is not called and `env` stays the
- * caller's. NULL `linker`, `module`, `name` or `callback`, or an unknown
- * kind, is `WASMPOOL_ERROR_INVALID_ARGUMENT`; v128 is
- * `WASMPOOL_ERROR_UNSUPPORTED`. A module importing the name with another
- * signature fails to link with `WASMPOOL_ERROR_LINK`.
- */
-wasmpool_error_t *wasmpool_linker_define_func(wasmpool_linker_t *linker, const char *module, const char *name, const wasmpool_valkind_t *params, size_t nparams, const wasmpool_valkind_t *results, size_t nresults, wasmpool_func_callback_t callback, void *env, void (*finalizer)(void *env));
-
-/**
- * Defines `module`::`name` as `func`, a function of some store (exported by
- * an instance or made with `wasmpool_func_new`). The definition can only be
- * used to instantiate in that store. NULL pointers are
- * `WASMPOOL_ERROR_INVALID_ARGUMENT`. Does not take ownership of anything.
- */
-wasmpool_error_t *wasmpool_linker_define_func_handle(wasmpool_linker_t *linker, const char *module, const char *name, const wasmpool_func_t *func);
-
-/**
- * Defines `module`::`name` as `memory`, a memory of some store; only usable
- * to instantiate in that store. NULL pointers are
- * `WASMPOOL_ERROR_INVALID_ARGUMENT`.
- */
-wasmpool_error_t *wasmpool_linker_define_memory(wasmpool_linker_t *linker, const char *module, const char *name, const wasmpool_memory_t *memory);
-
-/**
- * Defines `module`::`name` as `global`, a global of some store; only usable
- * to instantiate in that store. NULL pointers are
- * `WASMPOOL_ERROR_INVALID_ARGUMENT`.
- */
-wasmpool_error_t *wasmpool_linker_define_global(wasmpool_linker_t *linker, const char *module, const char *name, const wasmpool_global_t *global);
-
-/**
- * Defines `module`::`name` as `table`, a table of some store; only usable to
- * instantiate in that store. NULL pointers are
- * `WASMPOOL_ERROR_INVALID_ARGUMENT`.
- */
-wasmpool_error_t *wasmpool_linker_define_table(wasmpool_linker_t *linker, const char *module, const char *name, const wasmpool_table_t *table);
-
-/**
- * Defines every export of `instance` (which must belong to `store`) under the
- * module name `module`, so other modules can import them; usable only to
- * instantiate in `store`. NULL pointers or an instance of another store are
- * `WASMPOOL_ERROR_INVALID_ARGUMENT`. Not callable from inside the store's
- * host functions.
- */
-wasmpool_error_t *wasmpool_linker_define_instance(wasmpool_linker_t *linker, wasmpool_store_t *store, const char *module, const wasmpool_instance_t *instance);
-
-/**
- * Resolves `module`'s imports against the linker once. On success writes an
- * instance-pre owned by the caller to `*out` (free it with
- * `wasmpool_instance_pre_delete`); instantiate it with
- * `wasmpool_instance_pre_instantiate`. A missing import or a host function of
- * the wrong signature is `WASMPOOL_ERROR_LINK` (naming the import); NULL
- * pointers are `WASMPOOL_ERROR_INVALID_ARGUMENT`. Does not take ownership of
- * `linker` or `module`: later changes to the linker do not affect the
- * instance-pre. Thread-safe for a linker nobody is defining into.
- */
-wasmpool_error_t *wasmpool_linker_instantiate_pre(const wasmpool_linker_t *linker, const wasmpool_module_t *module, wasmpool_instance_pre_t **out);
-
-/**
- * Frees an instance-pre. Takes ownership; NULL does nothing. Instances made
- * from it stay valid. Must not run while another thread instantiates from it.
- */
-void wasmpool_instance_pre_delete(wasmpool_instance_pre_t *pre);
-
-/**
- * Instantiates a pre-linked module in `store` (the fast path: names were
- * resolved once by `wasmpool_linker_instantiate_pre`).
- *
- * Three outcomes:
- * - an error is returned (NULL pointers; a store of another engine; a pool
- *   with no free slot: `WASMPOOL_ERROR_POOL_EXHAUSTED`, retry after deleting
- *   a store; the OS refusing memory: `WASMPOOL_ERROR_RESOURCE`): `*out` is
- *   not written and `*trap` is NULL;
- * - the start function trapped: `*trap` receives a trap owned by the caller
- *   and `*out` is not written (the instance stays in the store, inert, until
- *   the store is deleted);
- * - success: `*out` receives an instance borrowed from the store and
- *   `*trap` is NULL.
- *
- * Does not take ownership of `pre`, which may be used by several threads at
- * once (each with its own store). Not callable from inside the store's host
- * functions.
- */
-wasmpool_error_t *wasmpool_instance_pre_instantiate(const wasmpool_instance_pre_t *pre, wasmpool_store_t *store, wasmpool_instance_t **out, wasmpool_trap_t **trap);
-
-/**
- * Instantiates `module` in `store`, resolving its imports with `linker`,
- * which may be NULL when the module has no imports (a module with imports
- * and no linker is a `WASMPOOL_ERROR_LINK` error). Outcomes, ownership and
- * threading as for `wasmpool_instance_pre_instantiate`; a missing or
- * mistyped import is `WASMPOOL_ERROR_LINK`.
- */
-wasmpool_error_t *wasmpool_instance_new(wasmpool_store_t *store, const wasmpool_module_t *module, const wasmpool_linker_t *linker, wasmpool_instance_t **out, wasmpool_trap_t **trap);
-
-/**
- * The instance's exported function `name`: on success writes a function
- * handle borrowed from the store to `*out`. An unknown name or an export of
- * another kind is `WASMPOOL_ERROR_INVALID_ARGUMENT`, as are NULL pointers.
- * Asking twice gives the same handle.
- */
-wasmpool_error_t *wasmpool_instance_get_func(wasmpool_instance_t *instance, const char *name, wasmpool_func_t **out);
-
-/**
- * The instance's exported memory `name`; errors as for
- * `wasmpool_instance_get_func`.
- */
-wasmpool_error_t *wasmpool_instance_get_memory(wasmpool_instance_t *instance, const char *name, wasmpool_memory_t **out);
-
-/**
- * The instance's exported global `name`; errors as for
- * `wasmpool_instance_get_func`.
- */
-wasmpool_error_t *wasmpool_instance_get_global(wasmpool_instance_t *instance, const char *name, wasmpool_global_t **out);
-
-/**
- * The instance's exported table `name`; errors as for
- * `wasmpool_instance_get_func`.
- */
-wasmpool_error_t *wasmpool_instance_get_table(wasmpool_instance_t *instance, const char *name, wasmpool_table_t **out);
-
-/**
- * Creates a host function in `store` (outside any linker), for example to
- * put in a table or a funcref global, or to define in a linker with
- * `wasmpool_linker_define_func_handle`. The signature is `nparams` parameter
- * kinds at `params` and `nresults` result kinds at `results` (either array
- * may be NULL when its count is 0); see `wasmpool_func_callback_t`.
- *
- * On success the store owns `env`: `finalizer` (may be NULL) is called with
- * it once, when the store is deleted. On error nothing is taken and the
- * finalizer is not called. Writes a handle borrowed from the store to
- * `*out`. NULL `store`, `callback` or `out`, or an unknown kind, is
- * `WASMPOOL_ERROR_INVALID_ARGUMENT`; v128 is `WASMPOOL_ERROR_UNSUPPORTED`.
- * Not callable from inside the store's own host functions.
- */
-wasmpool_error_t *wasmpool_func_new(wasmpool_store_t *store, const wasmpool_valkind_t *params, size_t nparams, const wasmpool_valkind_t *results, size_t nresults, wasmpool_func_callback_t callback, void *env, void (*finalizer)(void *env), wasmpool_func_t **out);
-
-/**
- * The signature of `func`, owned by the function handle (valid until its
- * store is deleted); NULL for a NULL `func`.
- */
-const wasmpool_functype_t *wasmpool_func_type(const wasmpool_func_t *func);
-
-/**
- * Calls `func`, which must belong to `store`, with the `nargs` values at
- * `args`, writing the `nresults` results to `results` (either array may be
- * NULL when its count is 0).
- *
- * Three outcomes:
- * - an error is returned (a NULL `store`, `func` or `trap`; `func` of another
- *   store; `nargs`, `nresults` or an argument's kind not matching the
- *   signature; a funcref argument that is not a function of `store`): nothing
- *   ran, nothing is written but `*trap = NULL`;
- * - the call trapped: NULL is returned, `*trap` receives a trap owned by the
- *   caller (free it with `wasmpool_trap_delete`), `results` is not written;
- * - the call returned: NULL is returned, `*trap` is NULL and every result is
- *   written with its kind set.
- *
- * Does not take ownership of anything. Not callable from inside a host
- * function of the same store (an error). The store is used by this thread
- * for the duration of the call.
- */
-wasmpool_error_t *wasmpool_func_call(wasmpool_store_t *store, const wasmpool_func_t *func, const wasmpool_val_t *args, size_t nargs, wasmpool_val_t *results, size_t nresults, wasmpool_trap_t **trap);
-
-/**
- * The caller's exported memory named `name`, for host functions that read
- * or write guest memory: on success writes a memory handle borrowed from the
- * store (valid until the store is deleted) to `*out`. An unknown name, an
- * export that is not a memory, or a caller that is not a wasm instance (the
- * host called the function directly) is `WASMPOOL_ERROR_INVALID_ARGUMENT`,
- * as are NULL pointers. Only valid during the callback that received
- * `caller`.
- */
-wasmpool_error_t *wasmpool_caller_get_memory(wasmpool_caller_t *caller, const char *name, wasmpool_memory_t **out);
-
-/**
- * The caller's exported global named `name`: on success writes a global
- * handle borrowed from the store to `*out`. Errors as for
- * `wasmpool_caller_get_memory`. Only valid during the callback.
- */
-wasmpool_error_t *wasmpool_caller_get_global(wasmpool_caller_t *caller, const char *name, wasmpool_global_t **out);
-
-/**
- * The `data` pointer of the caller's store (as given to
- * `wasmpool_store_new`); NULL for a NULL caller. Only valid during the
- * callback.
- */
-void *wasmpool_caller_data(const wasmpool_caller_t *caller);
-
-/**
- * The address of the memory's first byte. Valid until the memory grows (by
- * `wasmpool_memory_grow` or by wasm's `memory.grow`) or its store is deleted;
- * the `wasmpool_memory_data_size` bytes from there may be read and written.
- * NULL for a NULL memory. Callable inside host functions.
- */
-uint8_t *wasmpool_memory_data(const wasmpool_memory_t *memory);
-
-/**
- * The memory's current size in bytes; 0 for a NULL memory.
- */
-size_t wasmpool_memory_data_size(const wasmpool_memory_t *memory);
-
-/**
- * The memory's current size in 64 KiB pages; 0 for a NULL memory.
- */
-uint64_t wasmpool_memory_size(const wasmpool_memory_t *memory);
-
-/**
- * Grows the memory by `delta_pages` 64 KiB pages. On success writes the
- * previous size in pages to `*prev_pages` (which may be NULL when not
- * wanted). Growing past the memory's maximum or the pool's
- * `max_memory_size` is a `WASMPOOL_ERROR_RESOURCE` error and changes
- * nothing; a NULL memory is `WASMPOOL_ERROR_INVALID_ARGUMENT`. Pointers from
- * `wasmpool_memory_data` may be invalidated. Not callable from inside the
- * store's host functions.
- */
-wasmpool_error_t *wasmpool_memory_grow(wasmpool_memory_t *memory, uint64_t delta_pages, uint64_t *prev_pages);
-
-/**
- * Writes the memory's type (current size as `min`, and its maximum) to
- * `*out`. NULL `memory` or `out` is `WASMPOOL_ERROR_INVALID_ARGUMENT`.
- */
-wasmpool_error_t *wasmpool_memory_type(const wasmpool_memory_t *memory, wasmpool_memorytype_t *out);
-
-/**
- * Creates a memory of `type` (`min` pages, up to `max` when `has_max`) in
- * `store`, outside any instance, for example to define in a linker with
- * `wasmpool_linker_define_memory`. Writes a handle borrowed from the store to
- * `*out`. NULL pointers or `min > max` are `WASMPOOL_ERROR_INVALID_ARGUMENT`;
- * a size the address space cannot hold is `WASMPOOL_ERROR_RESOURCE`.
- */
-wasmpool_error_t *wasmpool_memory_new(wasmpool_store_t *store, const wasmpool_memorytype_t *ty, wasmpool_memory_t **out);
-
-/**
- * Writes the global's current value (with its kind) to `*out`. Does nothing
- * when `global` or `out` is NULL. Callable inside host functions.
- */
-void wasmpool_global_get(const wasmpool_global_t *global, wasmpool_val_t *out);
-
-/**
- * Sets a mutable global to `*value`. An immutable global, a value of another
- * kind, a funcref that is not a function of the global's store, or a NULL
- * pointer is `WASMPOOL_ERROR_INVALID_ARGUMENT` (and changes nothing).
- * Callable inside host functions.
- */
-wasmpool_error_t *wasmpool_global_set(wasmpool_global_t *global, const wasmpool_val_t *value);
-
-/**
- * Writes the global's type to `*out`. NULL `global` or `out` is
- * `WASMPOOL_ERROR_INVALID_ARGUMENT`.
- */
-wasmpool_error_t *wasmpool_global_type(const wasmpool_global_t *global, wasmpool_globaltype_t *out);
-
-/**
- * The kind of the global's value (`WASMPOOL_I32` ...); 255 for NULL.
- */
-wasmpool_valkind_t wasmpool_global_kind(const wasmpool_global_t *global);
-
-/**
- * Whether the global is mutable; false for NULL.
- */
-bool wasmpool_global_is_mutable(const wasmpool_global_t *global);
-
-/**
- * Creates a global of type `*ty` with the value `*init` in `store`, outside
- * any instance, for example to define in a linker with
- * `wasmpool_linker_define_global`. Writes a handle borrowed from the store to
- * `*out`. NULL pointers, an unknown kind or an `init` of another kind are
- * `WASMPOOL_ERROR_INVALID_ARGUMENT`. Not callable from inside the store's
- * host functions.
- */
-wasmpool_error_t *wasmpool_global_new(wasmpool_store_t *store, const wasmpool_globaltype_t *ty, const wasmpool_val_t *init, wasmpool_global_t **out);
-
-/**
  * The table's current number of elements; 0 for NULL.
  */
 uint32_t wasmpool_table_size(const wasmpool_table_t *table);
@@ -1454,6 +1363,97 @@ wasmpool_error_t *wasmpool_table_type(const wasmpool_table_t *table, wasmpool_ta
  * `WASMPOOL_ERROR_INVALID_ARGUMENT`.
  */
 wasmpool_error_t *wasmpool_table_new(wasmpool_store_t *store, const wasmpool_tabletype_t *ty, const wasmpool_val_t *init, wasmpool_table_t **out);
+
+/**
+ * Creates a trap with code `WASMPOOL_TRAP_HOST` and a copy of `message` (a
+ * NULL message, or one that is not UTF-8, gives a generic or lossily
+ * converted message). For host functions, which return it to the runtime
+ * (which then owns and frees it); otherwise the caller owns it and frees it
+ * with `wasmpool_trap_delete`. Never returns NULL unless memory is exhausted.
+ * Thread-safe.
+ */
+wasmpool_trap_t *wasmpool_trap_new(const char *message);
+
+/**
+ * The trap's code (`WASMPOOL_TRAP_*`). For a NULL trap, returns 255, which is
+ * no trap code.
+ */
+wasmpool_trap_code_t wasmpool_trap_code(const wasmpool_trap_t *trap);
+
+/**
+ * The trap's message: a NUL-terminated UTF-8 string owned by the trap and
+ * valid until `wasmpool_trap_delete`. For a NULL trap, a static string saying
+ * so (never NULL).
+ */
+const char *wasmpool_trap_message(const wasmpool_trap_t *trap);
+
+/**
+ * Writes to `*out` the index (in the module's function index space) of the
+ * wasm function that trapped and returns true; returns false and writes
+ * nothing when that is unknown (host traps, traps outside compiled code) or
+ * when `trap` or `out` is NULL.
+ */
+bool wasmpool_trap_function_index(const wasmpool_trap_t *trap, uint32_t *out);
+
+/**
+ * Frees a trap. Takes ownership; NULL does nothing. Do not delete a trap you
+ * returned from a host function: the runtime owns it then.
+ */
+void wasmpool_trap_delete(wasmpool_trap_t *trap);
+
+/**
+ * The parameter kinds of a function type: returns an array of `*len` kinds
+ * owned by the function type. For a NULL `ty` returns NULL and sets `*len`
+ * to 0; `len` may be NULL when the count is not wanted. Thread-safe.
+ */
+const wasmpool_valkind_t *wasmpool_functype_params(const wasmpool_functype_t *ty, size_t *len);
+
+/**
+ * The result kinds of a function type: returns an array of `*len` kinds
+ * owned by the function type. For a NULL `ty` returns NULL and sets `*len`
+ * to 0; `len` may be NULL. Thread-safe.
+ */
+const wasmpool_valkind_t *wasmpool_functype_results(const wasmpool_functype_t *ty, size_t *len);
+
+/**
+ * The kind of an import or export (`WASMPOOL_EXTERN_*`); 255 for NULL.
+ */
+wasmpool_externkind_t wasmpool_externtype_kind(const wasmpool_externtype_t *ty);
+
+/**
+ * The signature of a function import or export, owned by the extern type;
+ * NULL when `ty` is NULL or not a function.
+ */
+const wasmpool_functype_t *wasmpool_externtype_functype(const wasmpool_externtype_t *ty);
+
+/**
+ * Writes the type of a global import or export to `*out` and returns true;
+ * returns false and writes nothing when `ty` is not a global, or `ty`
+ * or `out` is NULL.
+ */
+bool wasmpool_externtype_globaltype(const wasmpool_externtype_t *ty, wasmpool_globaltype_t *out);
+
+/**
+ * Writes the type of a table import or export to `*out` and returns true;
+ * returns false and writes nothing when `ty` is not a table, or `ty` or
+ * `out` is NULL.
+ */
+bool wasmpool_externtype_tabletype(const wasmpool_externtype_t *ty, wasmpool_tabletype_t *out);
+
+/**
+ * Writes the type of a memory import or export to `*out` and returns true;
+ * returns false and writes nothing when `ty` is not a memory, or `ty` or
+ * `out` is NULL.
+ */
+bool wasmpool_externtype_memorytype(const wasmpool_externtype_t *ty, wasmpool_memorytype_t *out);
+
+/**
+ * The library's version as a static NUL-terminated string such as "0.1.0"
+ * (the version of the library loaded at run time, which may differ from the
+ * `WASMPOOL_VERSION_*` macros the program was compiled with). Never NULL;
+ * the caller must not free it. Thread-safe.
+ */
+const char *wasmpool_version(void);
 
 #ifdef __cplusplus
 }  // extern "C"
