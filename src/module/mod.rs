@@ -157,6 +157,8 @@ impl Module {
     /// invalid input is an `InvalidModule` error naming the problem and its
     /// byte offset.
     pub fn new(engine: &Engine, wasm: &[u8]) -> Result<Module> {
+        let config = engine.config();
+        info::check_sizes(wasm, config.max_module_size, config.max_function_size)?;
         let info = info::decode_with(wasm, info::features(engine.config().wasm_multi_memory))?;
         let offsets = VMOffsets::new(&info);
         engine.check_module(&info, &offsets)?;
