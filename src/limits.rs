@@ -10,8 +10,8 @@
 //! - before a memory or table is created (instantiation, or the host's
 //!   `Memory::new` / `Table::new`), with `current` 0 and `desired` the
 //!   minimum: a refusal is a `Limit` error and nothing is allocated;
-//! - before a memory or table grows (`memory.grow` / `table.grow` in wasm,
-//!   or the host's `grow`): a refusal makes the guest's instruction return
+//! - before a memory or table grows by a non-zero amount (`memory.grow` /
+//!   `table.grow` in wasm, or the host's `grow`): a refusal makes the guest's instruction return
 //!   -1, as the spec allows, and the host's call a `Limit` error; an `Err`
 //!   traps the guest instead;
 //! - for the most instances, memories and tables the store may hold, checked
@@ -316,7 +316,7 @@ pub(crate) fn grow_memory(
     memory: &mut LinearMemory,
     delta: u64,
 ) -> Result<u64, GrowFailure> {
-    if limits.limiter.is_some() {
+    if limits.limiter.is_some() && delta > 0 {
         let current = memory.length();
         let desired = (current as u64 / WASM_PAGE_SIZE)
             .checked_add(delta)
@@ -337,7 +337,7 @@ pub(crate) fn grow_table(
     delta: u32,
     init: usize,
 ) -> Result<u32, GrowFailure> {
-    if limits.limiter.is_some() {
+    if limits.limiter.is_some() && delta > 0 {
         let current = table.len();
         let desired = current.saturating_add(delta as usize);
         let maximum = table.declared_max().map(|m| m as usize);

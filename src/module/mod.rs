@@ -313,6 +313,15 @@ impl Module {
         self.0.id
     }
 
+    /// Bytes of copy-on-write memory images the module holds, for as long
+    /// as it lives (each image's length; every instance shares them). An
+    /// image is made only where it pays, so this is at most 1 MiB or twice
+    /// the data bytes per memory; 0 on an on-demand engine or without
+    /// `memory_init_cow`.
+    pub fn image_bytes(&self) -> usize {
+        self.0.images.iter().flatten().map(|i| i.len()).sum()
+    }
+
     /// The copy-on-write image of defined memory `i`, if it has one.
     pub(crate) fn image(&self, i: usize) -> Option<&Arc<MemoryImage>> {
         self.0.images.get(i).and_then(|m| m.as_ref())
