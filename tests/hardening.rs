@@ -465,3 +465,148 @@ fn a_custom_limiter_decides_growth() {
     assert_eq!(call_i32(&mut store, i, "grow_memory", &[Val::I32(0)]).unwrap(), 1, "no growth");
     assert_eq!(asked.load(std::sync::atomic::Ordering::Relaxed), 4);
 }
+
+/// A small deterministic generator (xorshift; no dependency needed).
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+#[test]
+fn random_steps_under_a_tight_address_space_never_abort() {
+    in_child("random_steps_under_a_tight_address_space_never_abort", || {
+        // The limit is meant to refuse what guests and arguments size
+        // (reservations, growth, large tables, compiler working memory), not
+        // the small allocations every step makes: one malloc arena, and a
+        // heap grown once and never trimmed, serve those from memory the
+        // process already has.
+        // SAFETY: mallopt only changes the allocator's tuning.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 1);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+        }
+        drop((0..2048).map(|_| vec![1u8; 32 << 10]).collect::<Vec<_>>());
+
+        let pool = PoolingConfig {
+            total_core_instances: 4,
+            total_memories: 4,
+            total_tables: 4,
+            max_memory_size: 64 << 20,
+            table_elements: 1 << 20,
+            ..PoolingConfig::default()
+        };
+        let pooled = Engine::new_pooling(&Config::default(), &pool).unwrap();
+        let small_reservations = Config {
+            memory_reservation: 8 << 20,
+            memory_guard_size: 64 << 10,
+            max_table_elements: 50_000_000,
+            ..Config::default()
+        };
+        let on_demand = Engine::new(&small_reservations).unwrap();
+        let engines = [pooled, on_demand];
+        let sources = [
+            wat::parse_str(GROWER).unwrap(),
+            wat::parse_str(RECURSE).unwrap(),
+            wat::parse_str(r#"(module (memory 2) (data (i32.const 9) "data"))"#).unwrap(),
+            // A 2 MiB body: its compiler working memory cannot fit.
+            module_with_body(2 << 20),
+        ];
+        let limit = address_space_in_use() + (96 << 20);
+        let lim = libc::rlimit { rlim_cur: limit, rlim_max: libc::RLIM_INFINITY };
+        // SAFETY: `lim` is a valid rlimit.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &lim) }, 0);
+
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut modules: Vec<Module> = Vec::new();
+        let mut live: Vec<(Store<()>, Instance)> = Vec::new();
+        let mut counts = std::collections::BTreeMap::<&str, u32>::new();
+        let mut count = |what: &'static str| *counts.entry(what).or_default() += 1;
+        for _ in 0..3000 {
+            match rng.below(6) {
+                0 => {
+                    let engine = &engines[rng.below(2) as usize];
+                    match Module::new(engine, &sources[rng.below(4) as usize]) {
+                        Ok(m) => {
+                            count("compiled");
+                            if modules.len() < 8 {
+                                modules.push(m);
+                            }
+                        }
+                        Err(e) => {
+                            assert!(
+                                matches!(e.kind(), ErrorKind::Resource | ErrorKind::Limit),
+                                "{e:?}"
+                            );
+                            count("compile refused");
+                        }
+                    }
+                }
+                1 | 2 if !modules.is_empty() => {
+                    let m = modules[rng.below(modules.len() as u64) as usize].clone();
+                    if m.exports().iter().all(|(n, _)| n != "grow_memory") {
+                        continue;
+                    }
+                    let mut store = Store::new(m.engine(), ());
+                    match Instance::new(&mut store, &m, &[]) {
+                        Ok(i) => {
+                            count("instantiated");
+                            live.push((store, i));
+                            if live.len() > 3 {
+                                live.remove(0);
+                            }
+                        }
+                        Err(e) => {
+                            assert!(
+                                matches!(
+                                    e.kind(),
+                                    ErrorKind::Resource | ErrorKind::PoolExhausted
+                                ),
+                                "{e:?}"
+                            );
+                            count("instantiation refused");
+                        }
+                    }
+                }
+                3 | 4 if !live.is_empty() => {
+                    let k = rng.below(live.len() as u64) as usize;
+                    let (store, i) = &mut live[k];
+                    let (func, delta) = if rng.below(2) == 0 {
+                        ("grow_memory", 1 + rng.below(1500) as i32)
+                    } else {
+                        ("grow_table", 1 + rng.below(30_000_000) as i32)
+                    };
+                    match call_i32(store, *i, func, &[Val::I32(delta)]).unwrap() {
+                        -1 => count("growth refused"),
+                        _ => count("grown"),
+                    }
+                }
+                _ => {
+                    if !live.is_empty() {
+                        live.remove(rng.below(live.len() as u64) as usize);
+                    }
+                }
+            }
+        }
+        for what in ["compiled", "compile refused", "instantiated", "grown", "growth refused"] {
+            assert!(counts.get(what).is_some_and(|&n| n > 0), "no `{what}` in {counts:?}");
+        }
+        println!("{counts:?}");
+        // Once the limit is lifted, both engines work as before.
+        drop(live);
+        let lim = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &lim) }, 0);
+        for engine in &engines {
+            let m = Module::new(engine, &sources[0]).unwrap();
+            let mut store = Store::new(engine, ());
+            let i = Instance::new(&mut store, &m, &[]).unwrap();
+            assert_eq!(call_i32(&mut store, i, "grow_memory", &[Val::I32(1)]).unwrap(), 1);
+        }
+    });
+}
