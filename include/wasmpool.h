@@ -7,6 +7,24 @@
  * - Out-parameters are written only on success.
  * - Deleting NULL is a no-op. Strings are NUL-terminated UTF-8.
  * - No function lets a Rust panic escape: a bug becomes WASMPOOL_ERROR_INTERNAL.
+ *
+ * Signals: wasm traps (out-of-bounds accesses, division by zero, unreachable,
+ * stack overflow) arrive as SIGSEGV, SIGBUS, SIGILL or SIGFPE. Creating the first
+ * engine installs one process-wide handler for these four signals (SA_SIGINFO |
+ * SA_ONSTACK | SA_NODEFER) and gives each thread that runs wasm an alternate signal
+ * stack. The handler claims a signal only when the faulting thread is running wasm
+ * and the PC is in compiled wasm code; any other signal goes to the handler that was
+ * installed before ours (or the default action), so install your own handlers (crash
+ * reporters, ...) BEFORE creating the first engine. A handler for these signals
+ * installed AFTER replaces ours: wasm traps then reach it instead and, unless it
+ * chains to the previous handler, crash the process. The library never touches
+ * other signals.
+ *
+ * Untrusted code: bound what a guest may take with wasmpool_store_limiter (memory
+ * and table growth, instance counts), wasmpool_store_set_fuel or epochs (CPU: a new
+ * store's epoch deadline is never reached until wasmpool_store_set_epoch_deadline
+ * sets one), wasmpool_config_set_max_function_size / _max_module_size (compile
+ * cost) and wasmpool_config_set_max_wasm_stack (native stack, per thread).
  */
 
 #ifndef WASMPOOL_H
