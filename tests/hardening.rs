@@ -563,10 +563,7 @@ fn random_steps_under_a_tight_address_space_never_abort() {
                         }
                         Err(e) => {
                             assert!(
-                                matches!(
-                                    e.kind(),
-                                    ErrorKind::Resource | ErrorKind::PoolExhausted
-                                ),
+                                matches!(e.kind(), ErrorKind::Resource | ErrorKind::PoolExhausted),
                                 "{e:?}"
                             );
                             count("instantiation refused");

@@ -12,18 +12,25 @@
 //! # An image costs what its data costs
 //!
 //! A module chooses where its data lies, so a 16-byte segment at offset
-//! `0xFFFF_FFF0` would ask for a 4 GiB image. Two rules keep the cost in
-//! proportion to the data bytes, never to the declared memory:
+//! `0xFFFF_FFF0` would ask for a 4 GiB image. An image's memory is its
+//! length, not its data: the memfd is sparse (sized with `ftruncate`, only
+//! the segments written into it), but an instance *reading* a hole of the
+//! private mapping makes the kernel allocate that page of the file, and the
+//! file lives as long as the module. So the rules bound the length:
 //!
-//! - the memfd is sparse: it is sized with `ftruncate` and only the
-//!   segments are written into it, so the untouched pages hold no memory;
-//! - an image is made only where it pays ([`worth_an_image`], Wasmtime's
-//!   rule): images up to [`SMALL_IMAGE`] always, larger ones only when the
-//!   data fills at least half of the image. Other memories copy their
-//!   segments at instantiation, as a module without an image does.
+//! - building an image costs time and memory in proportion to its data
+//!   (only the segments are written to the file);
+//! - an image is made only where it pays ([`worth_an_image`]): images up
+//!   to [`SMALL_IMAGE`] always, larger ones only when the data fills at
+//!   least a quarter of the image ([`MIN_FILL_DIVISOR`]). Other memories
+//!   copy their segments at instantiation, as a module without an image
+//!   does.
 //!
-//! So an image, and the copy of its bytes, is at most
-//! `max(SMALL_IMAGE, 2 × data bytes)` long.
+//! So an image, and the copy of its bytes kept for keep-resident restores,
+//! is at most `max(SMALL_IMAGE, 4 × data bytes)` long. (Wasmtime asks for
+//! half; a quarter keeps images for modules whose data is spread in blocks
+//! over a few MiB, such as the `inst-bigimage` workload, 1 MiB of data over
+//! 4 MiB, whose instantiation a copy would make 20 times slower.)
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::module::info::{DataMode, ModuleInfo};
@@ -88,10 +95,14 @@ impl MemoryImage {
 /// Images up to this many bytes are always worth making.
 pub(crate) const SMALL_IMAGE: u64 = 1 << 20;
 
+/// A larger image is made only when its data is at least this fraction
+/// (1 / `MIN_FILL_DIVISOR`) of it.
+pub(crate) const MIN_FILL_DIVISOR: u64 = 4;
+
 /// Whether an image of `image_len` bytes holding `data_len` bytes of data
 /// is worth making (see the module docs).
 pub(crate) fn worth_an_image(image_len: u64, data_len: u64) -> bool {
-    image_len <= SMALL_IMAGE || data_len.saturating_mul(2) >= image_len
+    image_len <= SMALL_IMAGE || data_len.saturating_mul(MIN_FILL_DIVISOR) >= image_len
 }
 
 /// Builds the images of a module's defined memories (`None` where a memory
@@ -129,7 +140,7 @@ pub(crate) fn build_images(
                 if len == 0 || !worth_an_image(len, data_len) {
                     None
                 } else {
-                    // At most max(SMALL_IMAGE, 2 × data) bytes, so bounded by
+                    // At most max(SMALL_IMAGE, 4 × data) bytes, so bounded by
                     // the module's size; still, never abort on it.
                     let mut bytes = Vec::new();
                     bytes.try_reserve_exact(len as usize).map_err(|_| {
@@ -197,14 +208,14 @@ mod tests {
         // Up to 1 MiB an image is always made, however little data it holds.
         let imgs = images(r#"(module (memory 16) (data (i32.const 0xFFFF0) "x"))"#);
         assert_eq!(imgs[0].as_ref().unwrap().len(), 1 << 20);
-        // Past 1 MiB, data filling half of the image makes one.
-        let half = format!(
-            r#"(module (memory 64) (data (i32.const 0) "{}") (data (i32.const 0x1FFFF0) "y"))"#,
+        // Past 1 MiB, data filling a quarter of the image makes one.
+        let quarter = format!(
+            r#"(module (memory 64) (data (i32.const 0) "{}") (data (i32.const 0x3FFFF0) "y"))"#,
             "z".repeat(0x100000)
         );
-        assert_eq!(images(&half)[0].as_ref().unwrap().len(), 0x200000);
+        assert_eq!(images(&quarter)[0].as_ref().unwrap().len(), 0x400000);
         let less = format!(
-            r#"(module (memory 64) (data (i32.const 0) "{}") (data (i32.const 0x2FFFF0) "y"))"#,
+            r#"(module (memory 128) (data (i32.const 0) "{}") (data (i32.const 0x4FFFF0) "y"))"#,
             "z".repeat(0x100000)
         );
         assert!(images(&less)[0].is_none());

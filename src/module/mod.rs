@@ -315,8 +315,8 @@ impl Module {
 
     /// Bytes of copy-on-write memory images the module holds, for as long
     /// as it lives (each image's length; every instance shares them). An
-    /// image is made only where it pays, so this is at most 1 MiB or twice
-    /// the data bytes per memory; 0 on an on-demand engine or without
+    /// image is made only where it pays, so this is at most 1 MiB or four
+    /// times the data bytes per memory; 0 on an on-demand engine or without
     /// `memory_init_cow`.
     pub fn image_bytes(&self) -> usize {
         self.0.images.iter().flatten().map(|i| i.len()).sum()

@@ -92,8 +92,7 @@ impl Table {
                 ),
             ));
         }
-        let mut elements = Vec::new();
-        try_grow_vec(&mut elements, ty.min as usize, 0).ok_or_else(|| {
+        let elements = try_zeroed_vec(ty.min as usize).ok_or_else(|| {
             Error::new(
                 ErrorKind::Resource,
                 format!("cannot allocate a table of {} elements", ty.min),
@@ -319,6 +318,24 @@ fn try_grow_vec(v: &mut Vec<usize>, len: usize, value: usize) -> Option<()> {
     v.try_reserve_exact(len.saturating_sub(v.len())).ok()?;
     v.resize(len, value);
     Some(())
+}
+
+/// A vector of `len` zeros, allocated zeroed (fresh pages from the OS need
+/// no writing); `None` when the memory cannot be allocated.
+fn try_zeroed_vec(len: usize) -> Option<Vec<usize>> {
+    if len == 0 {
+        return Some(Vec::new());
+    }
+    let layout = std::alloc::Layout::array::<usize>(len).ok()?;
+    // SAFETY: `layout` has a non-zero size.
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) } as *mut usize;
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: `ptr` was allocated by the global allocator with the layout of
+    // `len` `usize`s, all initialized (to zero), so it is a valid vector of
+    // length and capacity `len`.
+    Some(unsafe { Vec::from_raw_parts(ptr, len, len) })
 }
 
 /// The stored form of a decoded element value.
