@@ -162,6 +162,20 @@ fn host_tables_past_the_ceiling_are_errors() {
     assert_eq!(err.kind(), ErrorKind::Limit, "{}", err.message());
 }
 
+#[test]
+fn host_memories_of_any_size_are_errors_or_memories() {
+    let engine = Engine::new(&Config::default()).unwrap();
+    let mut store = Store::new(&engine, ());
+    for min in [u64::MAX, 1 << 48, 65537] {
+        let err = Memory::new(&mut store, MemoryType { min, max: None }).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{}", err.message());
+    }
+    let m = Memory::new(&mut store, MemoryType { min: 65536, max: None }).unwrap();
+    assert_eq!(m.data_size(&store).unwrap(), 1 << 32);
+    let err = m.grow(&mut store, u64::MAX).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Resource, "{}", err.message());
+}
+
 const RECURSE: &str = r#"(module
     (func $down (export "down") (param i64) (result i64)
         (i64.add (call $down (local.get 0)) (i64.const 1))))"#;

@@ -118,6 +118,12 @@ impl LinearMemory {
     /// Allocates a memory of type `ty` laid out as `config` says. The
     /// definition pointer must be set with [`LinearMemory::bind`] before use.
     pub(crate) fn new(ty: &MemoryType, config: &Config) -> Result<LinearMemory> {
+        if ty.min > WASM32_MAX_PAGES {
+            return Err(Error::invalid_argument(format!(
+                "a 32-bit memory has at most {WASM32_MAX_PAGES} pages, not {}",
+                ty.min
+            )));
+        }
         let min = ty.min * WASM_PAGE_SIZE;
         let max = max_bytes(ty);
         let reservation = config.memory_reservation.max(min);
