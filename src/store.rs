@@ -58,6 +58,9 @@ pub(crate) struct HostTable {
 }
 
 /// The part of a store that does not depend on the host's data type.
+// Each element is boxed on purpose: handles and VMContexts hold pointers into
+// them, so they must not move when a vector grows.
+#[allow(clippy::vec_box)]
 pub(crate) struct StoreOpaque {
     pub id: u64,
     pub engine: Engine,

@@ -121,10 +121,7 @@ unsafe extern "C" fn table_grow(vmctx: *mut u8, table: u32, delta: u32, init: us
     // SAFETY: see `instance`.
     let t = unsafe { instance(vmctx) }.table(table);
     // SAFETY: the table object outlives the call.
-    match unsafe { &mut *t.table }.grow(delta, init) {
-        Some(old) => old,
-        None => u32::MAX,
-    }
+    unsafe { &mut *t.table }.grow(delta, init).unwrap_or(u32::MAX)
 }
 
 unsafe extern "C" fn table_fill(vmctx: *mut u8, table: u32, dst: u32, val: usize, len: u32) -> u32 {
