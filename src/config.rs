@@ -176,7 +176,7 @@ impl PoolingConfig {
     /// rest against its [`Config`] when it lays out the pool).
     pub fn validate(&self) -> Result<()> {
         let page = 65536;
-        if self.max_memory_size % page != 0 {
+        if !self.max_memory_size.is_multiple_of(page) {
             return Err(Error::invalid_argument(format!(
                 "max_memory_size ({} bytes) must be a multiple of the 64 KiB wasm page size",
                 self.max_memory_size
@@ -244,15 +244,15 @@ mod tests {
     #[test]
     fn validate_rejects_each_bad_knob() {
         assert!(PoolingConfig::default().validate().is_ok());
-        let mut p = PoolingConfig::default();
-        p.max_memory_size = 1000;
+        let p = PoolingConfig { max_memory_size: 1000, ..Default::default() };
         assert!(p.validate().unwrap_err().message().contains("max_memory_size"));
-        let mut p = PoolingConfig::default();
-        p.max_memory_size = 65536;
-        p.linear_memory_keep_resident = 131072;
+        let p = PoolingConfig {
+            max_memory_size: 65536,
+            linear_memory_keep_resident: 131072,
+            ..Default::default()
+        };
         assert!(p.validate().unwrap_err().message().contains("linear_memory_keep_resident"));
-        let mut p = PoolingConfig::default();
-        p.max_memory_protection_keys = 0;
+        let p = PoolingConfig { max_memory_protection_keys: 0, ..Default::default() };
         assert!(p.validate().unwrap_err().message().contains("max_memory_protection_keys"));
     }
 

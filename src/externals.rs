@@ -298,9 +298,15 @@ impl Table {
         Ok(Table { store_id: store.id, r })
     }
 
-    fn data<'a>(&self, store: &'a StoreOpaque) -> Result<&'a mut TableData> {
+    fn data<'a>(&self, store: &'a StoreOpaque) -> Result<&'a TableData> {
         check_store(self.store_id, store)?;
-        // SAFETY: the store owns the table and is borrowed.
+        // SAFETY: the store owns the table and is borrowed, so nothing mutates it meanwhile.
+        Ok(unsafe { &*self.r.table })
+    }
+
+    fn data_mut<'a>(&self, store: &'a mut StoreOpaque) -> Result<&'a mut TableData> {
+        check_store(self.store_id, store)?;
+        // SAFETY: the store owns the table and is borrowed mutably, so this is the only access.
         Ok(unsafe { &mut *self.r.table })
     }
 
@@ -325,7 +331,7 @@ impl Table {
     pub fn set<T>(&self, store: &mut Store<T>, index: u32, value: Val) -> Result<()> {
         let store = store.opaque();
         let raw = to_raw(&value, store)?.u64() as usize;
-        let t = self.data(store)?;
+        let t = self.data_mut(store)?;
         if value.ty() != t.element_type() {
             return Err(Error::invalid_argument(format!(
                 "value has type {}, expected {}",

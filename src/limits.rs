@@ -400,9 +400,9 @@ mod tests {
     #[test]
     fn store_limits_refuse_or_trap_past_their_ceilings() {
         let mut l = StoreLimitsBuilder::new().memory_size(65536).table_elements(10).build();
-        assert_eq!(l.memory_growing(0, 65536, None).unwrap(), true);
-        assert_eq!(l.memory_growing(65536, 131072, None).unwrap(), false);
-        assert_eq!(l.table_growing(5, 11, Some(20)).unwrap(), false);
+        assert!(l.memory_growing(0, 65536, None).unwrap());
+        assert!(!l.memory_growing(65536, 131072, None).unwrap());
+        assert!(!l.table_growing(5, 11, Some(20)).unwrap());
         let mut l = StoreLimitsBuilder::new().table_elements(10).trap_on_grow_failure(true).build();
         assert!(l.table_growing(5, 11, None).is_err());
         assert_eq!(l.instances(), usize::MAX, "unset counts are unbounded");

@@ -59,6 +59,9 @@ pub(crate) struct HostTable {
 }
 
 /// The part of a store that does not depend on the host's data type.
+// Each element is boxed on purpose: handles and VMContexts hold pointers into
+// them, so they must not move when a vector grows.
+#[allow(clippy::vec_box)]
 pub(crate) struct StoreOpaque {
     pub id: u64,
     pub engine: Engine,
@@ -198,7 +201,7 @@ impl StoreOpaque {
         // live StoreOpaque; the place projection borrows only `limits`.
         unsafe {
             let store = vm.byte_sub(std::mem::offset_of!(StoreOpaque, vm)).cast::<StoreOpaque>();
-            &mut *(&raw mut (*store).limits)
+            &mut (*store).limits
         }
     }
 
@@ -210,7 +213,7 @@ impl StoreOpaque {
         // SAFETY: as in `limits_of`.
         unsafe {
             let store = vm.byte_sub(std::mem::offset_of!(StoreOpaque, vm)).cast::<StoreOpaque>();
-            &mut *(&raw mut (*store).pending_trap)
+            &mut (*store).pending_trap
         }
     }
 }

@@ -334,19 +334,19 @@ pub(crate) fn decode_with(wasm: &[u8], features: WasmFeatures) -> Result<ModuleI
                         }
                         wasmparser::TypeRef::Table(t) => {
                             let t = table_type(&t)?;
-                            info.tables.push(t.clone());
+                            info.tables.push(t);
                             info.num_imported_tables += 1;
                             ImportKind::Table(t)
                         }
                         wasmparser::TypeRef::Memory(m) => {
                             let m = memory_type(&m)?;
-                            info.memories.push(m.clone());
+                            info.memories.push(m);
                             info.num_imported_memories += 1;
                             ImportKind::Memory(m)
                         }
                         wasmparser::TypeRef::Global(g) => {
                             let g = global_type(&g)?;
-                            info.globals.push(g.clone());
+                            info.globals.push(g);
                             info.num_imported_globals += 1;
                             ImportKind::Global(g)
                         }

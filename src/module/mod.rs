@@ -235,9 +235,9 @@ impl Module {
             .map(|i| {
                 let ty = match &i.kind {
                     ImportKind::Func(t) => ExternType::Func(info.types[*t as usize].clone()),
-                    ImportKind::Global(g) => ExternType::Global(g.clone()),
-                    ImportKind::Table(t) => ExternType::Table(t.clone()),
-                    ImportKind::Memory(m) => ExternType::Memory(m.clone()),
+                    ImportKind::Global(g) => ExternType::Global(*g),
+                    ImportKind::Table(t) => ExternType::Table(*t),
+                    ImportKind::Memory(m) => ExternType::Memory(*m),
                 };
                 (i.module.clone(), i.name.clone(), ty)
             })
@@ -252,9 +252,9 @@ impl Module {
             .map(|(name, index)| {
                 let ty = match *index {
                     EntityIndex::Func(f) => ExternType::Func(info.func_type(f).clone()),
-                    EntityIndex::Global(g) => ExternType::Global(info.globals[g as usize].clone()),
-                    EntityIndex::Table(t) => ExternType::Table(info.tables[t as usize].clone()),
-                    EntityIndex::Memory(m) => ExternType::Memory(info.memories[m as usize].clone()),
+                    EntityIndex::Global(g) => ExternType::Global(info.globals[g as usize]),
+                    EntityIndex::Table(t) => ExternType::Table(info.tables[t as usize]),
+                    EntityIndex::Memory(m) => ExternType::Memory(info.memories[m as usize]),
                 };
                 (name.clone(), ty)
             })

@@ -195,12 +195,23 @@ impl Table {
         }
     }
 
+    /// The encoded elements, read-only.
+    fn raw(&self) -> &[usize] {
+        match &self.storage {
+            Storage::Vec(v) => v,
+            // SAFETY: `in_slot`'s contract: `len <= capacity` elements are ours.
+            Storage::Slot { ptr, len, .. } => unsafe { std::slice::from_raw_parts(*ptr, *len) },
+        }
+    }
+
     /// Element `i` in decoded form (a `*const VMFuncRef` or the externref
-    /// word; 0 for null), materializing it if needed; `None` out of bounds.
-    pub(crate) fn get(&mut self, i: usize) -> Option<usize> {
-        let raw = *self.raw_mut().get(i)?;
+    /// word; 0 for null); `None` out of bounds. An element not materialized
+    /// yet is read from the lazy-init source without being written, so a
+    /// shared borrow of the table is enough.
+    pub(crate) fn get(&self, i: usize) -> Option<usize> {
+        let raw = *self.raw().get(i)?;
         Some(match self.element {
-            ValType::FuncRef if raw == 0 => self.materialize(i) & !MATERIALIZED,
+            ValType::FuncRef if raw == 0 => self.lazy_funcref(i),
             ValType::FuncRef => raw & !MATERIALIZED,
             _ => raw,
         })
@@ -209,7 +220,20 @@ impl Table {
     /// Materializes element `i` from the lazy-init source and returns its
     /// encoded value. `i` must be in bounds.
     pub(crate) fn materialize(&mut self, i: usize) -> usize {
-        let funcref = match &self.lazy {
+        let encoded = self.lazy_funcref(i) | MATERIALIZED;
+        self.raw_mut()[i] = encoded;
+        self.materialized = if self.materialized.is_empty() {
+            i..i + 1
+        } else {
+            self.materialized.start.min(i)..self.materialized.end.max(i + 1)
+        };
+        encoded
+    }
+
+    /// Element `i`'s initial function reference from the lazy-init source
+    /// (decoded; 0 for null or when the table has no such source).
+    fn lazy_funcref(&self, i: usize) -> usize {
+        match &self.lazy {
             Some(lazy) => match lazy.funcs.get(i) {
                 Some(&f) if f != u32::MAX => {
                     // SAFETY: `funcrefs` points at the owning instance's array
@@ -223,15 +247,7 @@ impl Table {
                 _ => 0,
             },
             None => 0,
-        };
-        let encoded = funcref | MATERIALIZED;
-        self.raw_mut()[i] = encoded;
-        self.materialized = if self.materialized.is_empty() {
-            i..i + 1
-        } else {
-            self.materialized.start.min(i)..self.materialized.end.max(i + 1)
-        };
-        encoded
+        }
     }
 
     /// The span of element indices `materialize` has written since the
@@ -353,7 +369,7 @@ mod tests {
     #[test]
     fn funcref_elements_are_encoded_and_lazily_materialized() {
         let ty = TableType { element: ValType::FuncRef, min: 4, max: None };
-        let funcrefs = vec![0u8; 64];
+        let funcrefs = [0u8; 64];
         let mut slot = vec![0usize; 8];
         // SAFETY: `slot` outlives the table in this test.
         let mut t = unsafe { Table::in_slot(slot.as_mut_ptr(), 8, 8, &ty) };
@@ -365,7 +381,11 @@ mod tests {
         assert_eq!(t.get(0), Some(base + 32));
         assert_eq!(t.get(1), Some(0), "null");
         assert_eq!(t.get(2), Some(base));
-        assert_eq!(slot[0], (base + 32) | 1, "materialized on first read");
+        assert_eq!(slot[0], 0, "a read does not write the table");
+        assert_eq!(t.materialize(0), (base + 32) | 1);
+        assert_eq!(slot[0], (base + 32) | 1, "materialized by compiled code's read");
+        assert_eq!(t.materialized(), 0..1);
+        assert_eq!(t.get(0), Some(base + 32), "a materialized element reads the same");
         t.set(3, 0).unwrap();
         assert_eq!(t.get(3), Some(0), "explicit null overrides the initial value");
         assert_eq!(t.grow(2, base).unwrap(), 4);
