@@ -975,7 +975,8 @@ wasmpool_error_t *wasmpool_instance_pre_instantiate(const wasmpool_instance_pre_
 /**
  * Instantiates `module` in `store`, resolving its imports with `linker`,
  * which may be NULL when the module has no imports (a module with imports
- * and no linker is a `WASMPOOL_ERROR_LINK` error). Outcomes, ownership and
+ * and no linker is a `WASMPOOL_ERROR_LINK` error; a linker of another engine
+ * is `WASMPOOL_ERROR_INVALID_ARGUMENT`). Outcomes, ownership and
  * threading as for `wasmpool_instance_pre_instantiate`; a missing or
  * mistyped import is `WASMPOOL_ERROR_LINK`.
  */
@@ -1083,7 +1084,8 @@ wasmpool_error_t *wasmpool_linker_define_instance(wasmpool_linker_t *linker, was
  * `wasmpool_instance_pre_delete`); instantiate it with
  * `wasmpool_instance_pre_instantiate`. A missing import or a host function of
  * the wrong signature is `WASMPOOL_ERROR_LINK` (naming the import); NULL
- * pointers are `WASMPOOL_ERROR_INVALID_ARGUMENT`. Does not take ownership of
+ * pointers and a module of another engine than the linker's are
+ * `WASMPOOL_ERROR_INVALID_ARGUMENT`. Does not take ownership of
  * `linker` or `module`: later changes to the linker do not affect the
  * instance-pre. Thread-safe for a linker nobody is defining into.
  */

@@ -3,6 +3,8 @@
 //! seed corpus (`fuzz/corpus/<target>/`) and then about 2,000 inputs from a
 //! fixed seed. The targets' logic is shared with `fuzz/` by `#[path]`.
 
+#[path = "../fuzz/src/capi.rs"]
+mod capi;
 #[path = "../fuzz/src/common.rs"]
 mod common;
 #[path = "../fuzz/src/compile.rs"]
@@ -109,4 +111,33 @@ fn instantiate_many_sample() {
     assert!(engines > SAMPLES as u64 / 2, "{engines} pools");
     assert!(inst > SAMPLES as u64, "{inst} instantiations");
     assert!(hits > 0 && exhausted > 0 && ops > 0);
+}
+
+#[test]
+fn capi_sample() {
+    let stats = run_all("capi", inputs("capi", 0xcab1, 16, 512), capi::run);
+    let calls: u64 = stats.iter().map(|s| s.calls).sum();
+    eprintln!("capi: {calls} C API operations checked");
+    assert!(calls > SAMPLES as u64 * 20, "{calls} operations");
+}
+
+// Regression tests: each finding of a target, with its minimized input.
+
+/// `capi` found that a linker resolved a module of another engine
+/// (`wasmpool_linker_instantiate_pre` succeeded, and `wasmpool_instance_new`
+/// with a foreign linker succeeded or failed depending on the store). A
+/// linker is for one engine: both are now invalid-argument errors.
+#[test]
+fn regression_linker_refuses_a_module_of_another_engine() {
+    use wasmpool::{Config, Engine, ErrorKind, Linker, Module, Store};
+    let (a, b) =
+        (Engine::new(&Config::default()).unwrap(), Engine::new(&Config::default()).unwrap());
+    let module = Module::new(&b, b"\0asm\x01\0\0\0").unwrap();
+    let linker = Linker::<()>::new(&a);
+    let Err(err) = linker.instantiate_pre(&module) else { panic!("accepted") };
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err:?}");
+    let mut store = Store::new(&b, ());
+    let Err(err) = linker.instantiate(&mut store, &module) else { panic!("accepted") };
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err:?}");
+    Linker::<()>::new(&b).instantiate(&mut store, &module).expect("the module's own engine");
 }
