@@ -77,20 +77,47 @@ pub fn knobs(u: &mut Unstructured<'_>) -> AResult<(Config, PoolingConfig, Shape)
 }
 
 /// A module compiled for the pool and for the twin engine.
-struct Compiled {
-    pooled: Module,
-    twin: Module,
-    memories: u64,
-    tables: u64,
+pub struct Compiled {
+    /// Compiled for the pooled engine.
+    pub pooled: Module,
+    /// Compiled for the on-demand twin engine.
+    pub twin: Module,
+    /// Defined memories.
+    pub memories: u64,
+    /// Defined tables.
+    pub tables: u64,
+}
+
+impl Compiled {
+    /// Compiles `wasm` for both engines; `None` when the pool refuses it with
+    /// a `Limit` error (as it must for a module it could never hold).
+    pub fn new(engine: &Engine, twin_engine: &Engine, wasm: &[u8]) -> Option<Compiled> {
+        let twin = Module::new(twin_engine, wasm).expect("a generated module compiles");
+        let pooled = match Module::new(engine, wasm) {
+            Ok(m) => m,
+            Err(e) if e.kind() == ErrorKind::Limit => return None,
+            Err(e) => panic!("refused by the pooled engine only: {e:?}"),
+        };
+        let count =
+            |f: fn(&ExternType) -> bool| twin.exports().iter().filter(|(_, t)| f(t)).count();
+        let memories = count(|t| matches!(t, ExternType::Memory(_))) as u64;
+        let tables = count(|t| matches!(t, ExternType::Table(_))) as u64;
+        Some(Compiled { pooled, twin, memories, tables })
+    }
 }
 
 /// A pooled instance and its twin.
-struct Live {
-    store: Store<()>,
-    instance: Instance,
-    twin_store: Store<()>,
-    twin: Instance,
-    module: usize,
+pub struct Live {
+    /// The pooled instance's store.
+    pub store: Store<()>,
+    /// The pooled instance.
+    pub instance: Instance,
+    /// The twin's store (on the on-demand engine).
+    pub twin_store: Store<()>,
+    /// The twin.
+    pub twin: Instance,
+    /// Index of its module.
+    pub module: usize,
 }
 
 /// Fuel given before each instantiation and call when fuel is on.
@@ -115,19 +142,9 @@ pub fn run(data: &[u8]) -> Stats {
     let mut modules = Vec::new();
     for _ in 0..u.int_in_range(1..=3u8).unwrap_or(1) {
         let Ok(wasm) = smith_module(&mut u, &shape) else { break };
-        let twin = Module::new(&twin_engine, &wasm).expect("a generated module compiles");
-        let pooled = match Module::new(&engine, &wasm) {
-            Ok(m) => m,
-            // A module the pool can never hold (its VMContext is too large,
-            // say) is refused at compile time, as documented.
-            Err(e) if e.kind() == ErrorKind::Limit => continue,
-            Err(e) => panic!("refused by the pooled engine only: {e:?}"),
-        };
-        let count =
-            |f: fn(&ExternType) -> bool| twin.exports().iter().filter(|(_, t)| f(t)).count();
-        let memories = count(|t| matches!(t, ExternType::Memory(_))) as u64;
-        let tables = count(|t| matches!(t, ExternType::Table(_))) as u64;
-        modules.push(Compiled { pooled, twin, memories, tables });
+        // A module the pool can never hold (its VMContext is too large, say)
+        // is refused at compile time, as documented.
+        modules.extend(Compiled::new(&engine, &twin_engine, &wasm));
     }
     if modules.is_empty() {
         return stats;
@@ -177,8 +194,83 @@ pub fn run(data: &[u8]) -> Stats {
     stats
 }
 
-/// Instantiates a module the input picks in a new store, and its twin;
-/// checks the outcome and that the pooled instance starts as a fresh one.
+/// What instantiating a module in a new store of each engine gave.
+pub enum Pair {
+    /// Both instantiated, and the pooled one starts as the fresh one does.
+    Live(Live),
+    /// The pool had no free slot (the caller judges whether it was full).
+    Exhausted(wasmpool::Error),
+    /// Both failed alike (a trap in a segment or the start function, a
+    /// limiter refusal), or one overflowed its stack.
+    Failed,
+}
+
+/// Instantiates `modules[k]` in a new store of each engine, with the same
+/// fuel, epoch deadline and (sometimes) store limits, as `u` says; checks
+/// that the outcomes agree and that the pooled instance starts in exactly the
+/// state of the on-demand one.
+pub fn instantiate_pair(
+    u: &mut Unstructured<'_>,
+    engine: &Engine,
+    twin_engine: &Engine,
+    modules: &[Compiled],
+    k: usize,
+) -> Pair {
+    let m = &modules[k];
+    let mut store = Store::new(engine, ());
+    let mut twin_store = Store::new(twin_engine, ());
+    let deadline = u.int_in_range(1..=3u64).unwrap_or(1);
+    for s in [&mut store, &mut twin_store] {
+        if s.engine().config().consume_fuel {
+            s.set_fuel(FUEL).expect("fuel enabled");
+        }
+        s.set_epoch_deadline(deadline);
+    }
+    if u.ratio(1u8, 4).unwrap_or(false) {
+        let bytes = u.int_in_range(0..=4usize).unwrap_or(0) << 16;
+        let limits = || StoreLimitsBuilder::new().memory_size(bytes).build();
+        store.limiter(limits());
+        twin_store.limiter(limits());
+    }
+    let ours = Linker::new(engine).instantiate(&mut store, &m.pooled);
+    let theirs = Linker::new(twin_engine).instantiate(&mut twin_store, &m.twin);
+    let code = |e: &wasmpool::Error| e.trap().map(|t| t.code());
+    // Where the two may legitimately part: a stack overflow, or an epoch
+    // interrupt (the soak test ticks only the pooled engine).
+    let parts = |e: &wasmpool::Error| {
+        matches!(code(e), Some(TrapCode::StackOverflow | TrapCode::Interrupt))
+    };
+    match (ours, theirs) {
+        (Ok(instance), Ok(twin)) => {
+            let a = snapshot(&mut store, &instance);
+            let b = snapshot(&mut twin_store, &twin);
+            assert_eq!(
+                a, b,
+                "a pooled instance differs from a fresh one right after instantiation"
+            );
+            Pair::Live(Live { store, instance, twin_store, twin, module: k })
+        }
+        (Err(e), _) if e.kind() == ErrorKind::PoolExhausted => Pair::Exhausted(e),
+        (Err(a), Err(b)) => {
+            assert_eq!(a.kind(), b.kind(), "instantiation failed differently: {a:?} vs {b:?}");
+            if !parts(&a) && !parts(&b) {
+                assert_eq!(code(&a), code(&b), "{a:?} vs {b:?}");
+            }
+            Pair::Failed
+        }
+        (Ok(_), Err(e)) => {
+            assert!(parts(&e), "instantiated pooled but not on demand: {e:?}");
+            Pair::Failed
+        }
+        (Err(e), Ok(_)) => {
+            assert!(parts(&e), "instantiated on demand but not pooled: {e:?}");
+            Pair::Failed
+        }
+    }
+}
+
+/// Instantiates a module the input picks (see [`instantiate_pair`]); a full
+/// pool is acceptable only when the live instances really fill it.
 fn instantiate(
     u: &mut Unstructured<'_>,
     engine: &Engine,
@@ -189,36 +281,13 @@ fn instantiate(
     stats: &mut Stats,
 ) {
     let k = u.choose_index(modules.len()).unwrap_or(0);
-    let m = &modules[k];
-    let mut store = Store::new(engine, ());
-    let mut twin_store = Store::new(twin_engine, ());
-    for s in [&mut store, &mut twin_store] {
-        if s.engine().config().consume_fuel {
-            s.set_fuel(FUEL).expect("fuel enabled");
-        }
-        s.set_epoch_deadline(1);
-    }
-    if u.ratio(1u8, 4).unwrap_or(false) {
-        let bytes = u.int_in_range(0..=4usize).unwrap_or(0) << 16;
-        let limits = || StoreLimitsBuilder::new().memory_size(bytes).build();
-        store.limiter(limits());
-        twin_store.limiter(limits());
-    }
-    let ours = Linker::new(engine).instantiate(&mut store, &m.pooled);
-    let theirs = Linker::new(twin_engine).instantiate(&mut twin_store, &m.twin);
-    match (ours, theirs) {
-        (Ok(instance), Ok(twin)) => {
-            let a = snapshot(&mut store, &instance);
-            let b = snapshot(&mut twin_store, &twin);
-            assert_eq!(
-                a, b,
-                "a pooled instance differs from a fresh one right after instantiation"
-            );
+    match instantiate_pair(u, engine, twin_engine, modules, k) {
+        Pair::Live(l) => {
             stats.instantiations += 1;
-            live.push(Live { store, instance, twin_store, twin, module: k });
+            live.push(l);
         }
-        (Err(e), _) if e.kind() == ErrorKind::PoolExhausted => {
-            // Only when the live instances really fill some pool.
+        Pair::Exhausted(e) => {
+            let m = &modules[k];
             let used =
                 |f: fn(&Compiled) -> u64| live.iter().map(|l| f(&modules[l.module])).sum::<u64>();
             let full = live.len() as u64 >= u64::from(pool.total_core_instances)
@@ -227,26 +296,15 @@ fn instantiate(
             assert!(full, "pool exhausted with {} live instances: {e:?}", live.len());
             stats.exhausted += 1;
         }
-        (Err(a), Err(b)) => {
-            let code = |e: &wasmpool::Error| e.trap().map(|t| t.code());
-            assert_eq!(a.kind(), b.kind(), "instantiation failed differently: {a:?} vs {b:?}");
-            if code(&a) != Some(TrapCode::StackOverflow)
-                && code(&b) != Some(TrapCode::StackOverflow)
-            {
-                assert_eq!(code(&a), code(&b), "{a:?} vs {b:?}");
-            }
-        }
-        (Ok(_), Err(e)) => panic!("instantiated pooled but not on demand: {e:?}"),
-        (Err(e), Ok(_)) => {
-            let overflow = e.trap().is_some_and(|t| t.code() == TrapCode::StackOverflow);
-            assert!(overflow, "instantiated on demand but not pooled: {e:?}");
-        }
+        Pair::Failed => {}
     }
 }
 
 /// Calls an export the input picks in both; false when the pair must be
-/// retired (a stack overflow).
-fn call(u: &mut Unstructured<'_>, l: &mut Live, fuel: bool) -> bool {
+/// retired: a stack overflow (which may strike one side first), or an epoch
+/// interrupt on one side only (the soak test ticks the pooled engine's epoch
+/// asynchronously; here both engines tick together, so both trap alike).
+pub fn call(u: &mut Unstructured<'_>, l: &mut Live, fuel: bool) -> bool {
     let funcs: Vec<(String, Func)> = l
         .instance
         .exports(&mut l.store)
@@ -269,7 +327,9 @@ fn call(u: &mut Unstructured<'_>, l: &mut Live, fuel: bool) -> bool {
         };
         outcomes.push(outcome);
     }
-    if outcomes.contains(&Err(TrapCode::StackOverflow)) {
+    if outcomes.contains(&Err(TrapCode::StackOverflow))
+        || outcomes[0] != outcomes[1] && outcomes.contains(&Err(TrapCode::Interrupt))
+    {
         return false;
     }
     assert_eq!(outcomes[0], outcomes[1], "call of {name:?}({args:?}): pooled vs on demand");
@@ -278,7 +338,7 @@ fn call(u: &mut Unstructured<'_>, l: &mut Live, fuel: bool) -> bool {
 }
 
 /// Grows or writes a memory, sets a global or a table element, in both.
-fn mutate(u: &mut Unstructured<'_>, l: &mut Live) {
+pub fn mutate(u: &mut Unstructured<'_>, l: &mut Live) {
     let exports = l.instance.exports(&mut l.store);
     let Ok((name, ext)) = u.choose(&exports) else { return };
     let twin = l.twin.get_export(&mut l.twin_store, name).expect("same exports");
@@ -336,7 +396,7 @@ fn mutate(u: &mut Unstructured<'_>, l: &mut Live) {
 }
 
 /// Asserts that the pooled instance and its twin hold the same state.
-fn compare(l: &mut Live, when: &str) {
+pub fn compare(l: &mut Live, when: &str) {
     let a = snapshot(&mut l.store, &l.instance);
     let b = snapshot(&mut l.twin_store, &l.twin);
     assert_eq!(a, b, "pooled instance and its on-demand twin differ {when}");
