@@ -230,3 +230,52 @@ fn regression_wasm_runs_on_a_fiber_stack() {
     assert_eq!(ran.map_err(|e| e.to_string()), Ok(Val::I32(42)), "a call on a fiber runs");
     assert_eq!(deep, Err(Some(TrapCode::StackOverflow)), "recursion on a fiber traps");
 }
+
+/// The soak test found spurious `PoolExhausted` errors with batched
+/// decommits: a thread that filled the batch took it out of the queue and
+/// decommitted it, and another thread finding the pool full meanwhile
+/// flushed an empty queue and gave up, although every store holding those
+/// slots had been deleted. Two threads here each instantiate and drop in a
+/// loop on a pool with exactly one slot of each kind per thread, where every
+/// drop fills the batch: no instantiation may find the pool exhausted.
+#[test]
+fn regression_batched_decommits_never_exhaust_a_pool_with_room() {
+    use wasmpool::{Config, Engine, Linker, Module, PoolingConfig, Store};
+    let pool = PoolingConfig {
+        total_core_instances: 2,
+        total_memories: 2,
+        total_tables: 2,
+        max_memory_size: 1 << 16,
+        table_elements: 16,
+        decommit_batch_size: 2,
+        ..PoolingConfig::default()
+    };
+    let config = Config { memory_reservation: 1 << 16, memory_guard_size: 0, ..Config::default() };
+    let engine = Engine::new_pooling(&config, &pool).unwrap();
+    let wasm = wat::parse_str(
+        r#"(module (memory (export "m") 1) (table (export "t") 1 funcref)
+                   (func (export "w") (i32.store (i32.const 8) (i32.const 1))))"#,
+    )
+    .unwrap();
+    let module = Module::new(&engine, &wasm).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(1500);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                let mut n = 0u64;
+                while std::time::Instant::now() < deadline {
+                    let mut store = Store::new(&engine, ());
+                    let instance = Linker::new(&engine)
+                        .instantiate(&mut store, &module)
+                        .unwrap_or_else(|e| panic!("instantiation {n}: {e:?}"));
+                    let w = instance.get_func(&mut store, "w").unwrap();
+                    w.call(&mut store, &[], &mut []).unwrap();
+                    n += 1;
+                }
+                assert!(n > 100, "{n} instantiations");
+            });
+        }
+    });
+    let m = engine.pool_metrics().unwrap();
+    assert_eq!((m.core_instances, m.memories, m.tables), (0, 0, 0));
+}
