@@ -26,7 +26,13 @@ fn inputs(target: &str, seed: u64, min: usize, max: usize) -> Vec<(String, Vec<u
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target);
     let mut out = Vec::new();
     if let Ok(entries) = std::fs::read_dir(&dir) {
-        let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+        // Only the committed seeds: fuzzing runs add their finds to the same
+        // folder (ignored by git), which would make the sample differ by machine.
+        let mut paths: Vec<_> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("seed-")))
+            .collect();
         paths.sort();
         for p in paths {
             out.push((p.display().to_string(), std::fs::read(&p).expect("corpus file")));
