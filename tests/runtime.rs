@@ -190,3 +190,27 @@ fn an_epoch_tick_interrupts_an_infinite_loop() {
     assert_eq!(err.trap().unwrap().code(), TrapCode::Interrupt);
     ticker.join().unwrap();
 }
+
+#[test]
+fn on_demand_instances_map_a_copy_on_write_image() {
+    let wat = r#"(module (memory (export "m") 2) (data (i32.const 70000) "image")
+        (func (export "poke") (i32.store8 (i32.const 70000) (i32.const 88))))"#;
+    for cow in [true, false] {
+        let engine = Engine::new(&Config { memory_init_cow: cow, ..Config::default() }).unwrap();
+        let module = Module::new(&engine, &wat::parse_str(wat).unwrap()).unwrap();
+        assert_eq!(module.image_bytes() > 0, cow);
+        let mut a = Store::new(&engine, ());
+        let ia = Instance::new(&mut a, &module, &[]).unwrap();
+        let mut b = Store::new(&engine, ());
+        let ib = Instance::new(&mut b, &module, &[]).unwrap();
+        ia.get_func(&mut a, "poke").unwrap().call(&mut a, &[], &mut []).unwrap();
+        let ma = ia.get_memory(&mut a, "m").unwrap();
+        let mb = ib.get_memory(&mut b, "m").unwrap();
+        assert_eq!(&ma.data(&a).unwrap()[70000..70005], b"Xmage", "cow {cow}");
+        assert_eq!(&mb.data(&b).unwrap()[70000..70005], b"image", "writes stay private");
+        // Growth keeps the image's contents.
+        ma.grow(&mut a, 1).unwrap();
+        assert_eq!(&ma.data(&a).unwrap()[70000..70005], b"Xmage");
+        assert_eq!(ma.data(&a).unwrap()[3 * 65536 - 1], 0);
+    }
+}

@@ -1,6 +1,8 @@
 //! The on-demand allocator: a fresh VMContext, a fresh memory reservation per
 //! memory and a fresh vector per table for every instance; everything is
-//! simply freed on drop.
+//! simply freed on drop. A memory whose module has a copy-on-write image
+//! gets the image mapped over its start, as a pool slot does, so its data
+//! segments cost no copy and no page until touched.
 
 use crate::alloc::{InstanceAllocator, InstanceResources, VmctxMemory};
 use crate::config::Config;
@@ -23,15 +25,23 @@ impl OnDemandAllocator {
 impl InstanceAllocator for OnDemandAllocator {
     fn allocate(&self, module: &Module) -> Result<InstanceResources> {
         let info = module.info();
-        let memories = info.memories[info.num_imported_memories as usize..]
-            .iter()
-            .map(|ty| LinearMemory::new(ty, &self.config))
-            .collect::<Result<Vec<_>>>()?;
+        let defined = &info.memories[info.num_imported_memories as usize..];
+        let mut memories = Vec::with_capacity(defined.len());
+        let mut images_installed = Vec::with_capacity(defined.len());
+        for (i, ty) in defined.iter().enumerate() {
+            let mut memory = LinearMemory::new(ty, &self.config)?;
+            // The module has images only when `memory_init_cow` is on.
+            let image = module.image(i);
+            if let Some(image) = image {
+                memory.map_image(image)?;
+            }
+            images_installed.push(image.is_some());
+            memories.push(memory);
+        }
         let tables = info.tables[info.num_imported_tables as usize..]
             .iter()
             .map(|ty| Table::new_unmaterialized(ty, self.config.max_table_elements))
             .collect::<Result<Vec<_>>>()?;
-        let images_installed = vec![false; memories.len()];
         Ok(InstanceResources {
             vmctx: VmctxMemory::new(module.offsets().size() as usize),
             memories,

@@ -35,7 +35,7 @@ struct ModuleInner {
     /// Process-unique id (the pool's slot affinity key).
     id: u64,
     engine: Engine,
-    /// Copy-on-write images of the defined memories (pooled engines only).
+    /// Copy-on-write images of the defined memories (with `memory_init_cow`).
     images: Vec<Option<Arc<MemoryImage>>>,
     info: ModuleInfo,
     offsets: VMOffsets,
@@ -174,7 +174,7 @@ impl Module {
             data.extend_from_slice(&wasm[seg.data.clone()]);
             data_ranges.push(start..data.len());
         }
-        let images = if engine.is_pooling() && engine.config().memory_init_cow {
+        let images = if engine.config().memory_init_cow {
             image::build_images(&info, |i| wasm[info.data[i].data.clone()].to_vec())?
         } else {
             Vec::new()
@@ -316,8 +316,7 @@ impl Module {
     /// Bytes of copy-on-write memory images the module holds, for as long
     /// as it lives (each image's length; every instance shares them). An
     /// image is made only where it pays, so this is at most 1 MiB or four
-    /// times the data bytes per memory; 0 on an on-demand engine or without
-    /// `memory_init_cow`.
+    /// times the data bytes per memory; 0 without `memory_init_cow`.
     pub fn image_bytes(&self) -> usize {
         self.0.images.iter().flatten().map(|i| i.len()).sum()
     }
