@@ -181,6 +181,27 @@ mod tests {
         // The host function's stub, by signature.
         let stub = map.iter().filter(|(_, _, n)| n.starts_with("wasm-trampoline[host-stub]"));
         assert!(stub.count() >= 1, "{map:?}");
+
+        // Modules compiled on several threads at once (each in parallel
+        // itself) publish whole lines: every line parses (`read_map`
+        // panics otherwise), and each thread's functions are there once.
+        std::thread::scope(|scope| {
+            for thread in 0..4 {
+                let engine = &engine;
+                scope.spawn(move || {
+                    let funcs: String = (0..16).map(|i| format!("(func $f{i})")).collect();
+                    let wat = format!("(module $par{tag}_{thread} {funcs})");
+                    Module::new(engine, &wat::parse_str(&wat).unwrap()).unwrap();
+                });
+            }
+        });
+        let map = read_map();
+        for thread in 0..4 {
+            for i in 0..16 {
+                let name = format!("par{tag}_{thread}!f{i}");
+                assert_eq!(map.iter().filter(|(_, _, n)| *n == name).count(), 1, "{name}");
+            }
+        }
         // No other test of this process profiles: leave no file behind.
         let _ = std::fs::remove_file(perf_map_path(std::process::id()));
     }
