@@ -11,7 +11,7 @@
 
 use std::env;
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 fn main() {
     let root =
@@ -39,7 +39,7 @@ fn compile_trap_entry() {
     cc::Build::new().file(source).compile("wasmpool_entry");
 }
 
-fn generate_header(root: &PathBuf) {
+fn generate_header(root: &Path) {
     let config =
         cbindgen::Config::from_file(root.join("cbindgen.toml")).expect("cbindgen.toml parses");
     // Only the C API (cbindgen follows its `mod` declarations): the rest of

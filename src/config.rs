@@ -24,7 +24,14 @@ pub struct Config {
     /// Whether data segments are laid out in a copy-on-write image (default true).
     pub memory_init_cow: bool,
     /// Bytes of native stack wasm may use before it traps with a stack overflow
-    /// (default 512 KiB).
+    /// (default 512 KiB), counted from the outermost entry into wasm on the
+    /// thread: host functions that call wasm again, through the same or
+    /// another store, spend the same budget. The limit is never lower than
+    /// the thread's real stack allows: on a thread whose stack has less room
+    /// than this, wasm may use what is left above a reserve of
+    /// `STACK_RESERVE` (32 KiB) kept free for host functions, signal
+    /// delivery and the trap path. Deep recursion therefore traps with
+    /// `StackOverflow` on any thread with a stack of 64 KiB or more.
     pub max_wasm_stack: usize,
     /// Whether execution consumes fuel (default false).
     pub consume_fuel: bool,
@@ -42,7 +49,26 @@ pub struct Config {
     pub profiler: ProfilingStrategy,
     /// How instances get their memory: on demand (the default) or from a pool.
     pub allocation_strategy: InstanceAllocationStrategy,
+    /// The most elements a table outside the pool may ever hold: tables of
+    /// on-demand engines and tables the host creates (default 10,000,000,
+    /// the limit browsers apply). A module declaring a larger minimum is
+    /// refused at compile time, growth beyond it fails (`table.grow` returns
+    /// -1), so a store without a limiter is still bounded. Pooled tables are
+    /// bounded by `PoolingConfig::table_elements` instead.
+    pub max_table_elements: u32,
+    /// The largest function body, in bytes, a module may contain (default
+    /// 7,654,321, the limit browsers apply and the largest body the
+    /// validator accepts). A larger body is a `Limit` error naming this knob,
+    /// found before any code is generated.
+    pub max_function_size: usize,
+    /// The largest module binary, in bytes, `Module::new` accepts (default 1
+    /// GiB, the limit browsers apply). A larger binary is a `Limit` error
+    /// naming this knob, found before it is parsed.
+    pub max_module_size: usize,
 }
+
+/// [`Config::max_table_elements`]'s default.
+pub const DEFAULT_MAX_TABLE_ELEMENTS: u32 = 10_000_000;
 
 /// How an engine allocates instances, memories and tables.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -75,6 +101,9 @@ impl Default for Config {
             wasm_multi_memory: true,
             profiler: ProfilingStrategy::from_env(),
             allocation_strategy: InstanceAllocationStrategy::OnDemand,
+            max_table_elements: DEFAULT_MAX_TABLE_ELEMENTS,
+            max_function_size: 7_654_321,
+            max_module_size: 1 << 30,
         }
     }
 }
@@ -153,7 +182,7 @@ impl PoolingConfig {
     /// rest against its [`Config`] when it lays out the pool).
     pub fn validate(&self) -> Result<()> {
         let page = 65536;
-        if self.max_memory_size % page != 0 {
+        if !self.max_memory_size.is_multiple_of(page) {
             return Err(Error::invalid_argument(format!(
                 "max_memory_size ({} bytes) must be a multiple of the 64 KiB wasm page size",
                 self.max_memory_size
@@ -221,15 +250,15 @@ mod tests {
     #[test]
     fn validate_rejects_each_bad_knob() {
         assert!(PoolingConfig::default().validate().is_ok());
-        let mut p = PoolingConfig::default();
-        p.max_memory_size = 1000;
+        let p = PoolingConfig { max_memory_size: 1000, ..Default::default() };
         assert!(p.validate().unwrap_err().message().contains("max_memory_size"));
-        let mut p = PoolingConfig::default();
-        p.max_memory_size = 65536;
-        p.linear_memory_keep_resident = 131072;
+        let p = PoolingConfig {
+            max_memory_size: 65536,
+            linear_memory_keep_resident: 131072,
+            ..Default::default()
+        };
         assert!(p.validate().unwrap_err().message().contains("linear_memory_keep_resident"));
-        let mut p = PoolingConfig::default();
-        p.max_memory_protection_keys = 0;
+        let p = PoolingConfig { max_memory_protection_keys: 0, ..Default::default() };
         assert!(p.validate().unwrap_err().message().contains("max_memory_protection_keys"));
     }
 

@@ -59,7 +59,7 @@ fn mangled_modules_are_errors_never_crashes() {
         let mut bytes = seeds[rng.below(seeds.len())].clone();
         for _ in 0..1 + rng.below(4) {
             let at = rng.below(bytes.len());
-            if rng.next() % 2 == 0 {
+            if rng.next().is_multiple_of(2) {
                 bytes[at] ^= 1 << rng.below(8);
             } else {
                 bytes.insert(at, rng.next() as u8);

@@ -75,6 +75,18 @@ pub type wasmpool_func_callback_t = Option<
     ) -> *mut wasmpool_trap_t,
 >;
 
+/// What a C host function becomes on the Rust side: a closure the linker and
+/// `Func::new` accept.
+pub(crate) trait HostClosure:
+    Fn(Caller<'_, StoreData>, &[Val], &mut [Val]) -> Result<(), Trap> + Send + Sync + 'static
+{
+}
+
+impl<F> HostClosure for F where
+    F: Fn(Caller<'_, StoreData>, &[Val], &mut [Val]) -> Result<(), Trap> + Send + Sync + 'static
+{
+}
+
 /// A C callback with its environment; the finalizer runs when the last
 /// definition or instance using it is gone.
 struct HostEnv {
@@ -198,12 +210,7 @@ impl HostFunc {
     }
 
     /// The Rust closure of the host function.
-    pub(crate) fn into_closure(
-        self,
-    ) -> (
-        FuncType,
-        impl Fn(Caller<'_, StoreData>, &[Val], &mut [Val]) -> Result<(), Trap> + Send + Sync + 'static,
-    ) {
+    pub(crate) fn into_closure(self) -> (FuncType, impl HostClosure) {
         let env = self.env;
         (self.ty, move |caller: Caller<'_, StoreData>, params: &[Val], results: &mut [Val]| {
             env.call(caller, params, results)

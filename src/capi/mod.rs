@@ -22,6 +22,13 @@
 //!   `wasmpool_trap_t **` out-parameter), or results.
 
 #![allow(non_camel_case_types)]
+// The exports take raw pointers but are safe `extern "C" fn`s, deliberately,
+// for the whole C layer: every pointer goes through the checked conversions of
+// `boundary.rs` (`arg_ref`, `out_arg`, `slice_arg`, `str_arg`, ...), a NULL becomes an
+// invalid-argument error instead of a dereference, and C callers cannot see
+// Rust's `unsafe` anyway. Their validity contract is written in each function's
+// doc comment, which is the header's.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 pub(crate) mod boundary;
 pub mod config;

@@ -157,6 +157,8 @@ impl Module {
     /// invalid input is an `InvalidModule` error naming the problem and its
     /// byte offset.
     pub fn new(engine: &Engine, wasm: &[u8]) -> Result<Module> {
+        let config = engine.config();
+        info::check_sizes(wasm, config.max_module_size, config.max_function_size)?;
         let info = info::decode_with(wasm, info::features(engine.config().wasm_multi_memory))?;
         let offsets = VMOffsets::new(&info);
         engine.check_module(&info, &offsets)?;
@@ -233,9 +235,9 @@ impl Module {
             .map(|i| {
                 let ty = match &i.kind {
                     ImportKind::Func(t) => ExternType::Func(info.types[*t as usize].clone()),
-                    ImportKind::Global(g) => ExternType::Global(g.clone()),
-                    ImportKind::Table(t) => ExternType::Table(t.clone()),
-                    ImportKind::Memory(m) => ExternType::Memory(m.clone()),
+                    ImportKind::Global(g) => ExternType::Global(*g),
+                    ImportKind::Table(t) => ExternType::Table(*t),
+                    ImportKind::Memory(m) => ExternType::Memory(*m),
                 };
                 (i.module.clone(), i.name.clone(), ty)
             })
@@ -250,9 +252,9 @@ impl Module {
             .map(|(name, index)| {
                 let ty = match *index {
                     EntityIndex::Func(f) => ExternType::Func(info.func_type(f).clone()),
-                    EntityIndex::Global(g) => ExternType::Global(info.globals[g as usize].clone()),
-                    EntityIndex::Table(t) => ExternType::Table(info.tables[t as usize].clone()),
-                    EntityIndex::Memory(m) => ExternType::Memory(info.memories[m as usize].clone()),
+                    EntityIndex::Global(g) => ExternType::Global(info.globals[g as usize]),
+                    EntityIndex::Table(t) => ExternType::Table(info.tables[t as usize]),
+                    EntityIndex::Memory(m) => ExternType::Memory(info.memories[m as usize]),
                 };
                 (name.clone(), ty)
             })
@@ -309,6 +311,15 @@ impl Module {
     /// The module's process-unique id.
     pub(crate) fn id(&self) -> u64 {
         self.0.id
+    }
+
+    /// Bytes of copy-on-write memory images the module holds, for as long
+    /// as it lives (each image's length; every instance shares them). An
+    /// image is made only where it pays, so this is at most 1 MiB or four
+    /// times the data bytes per memory; 0 on an on-demand engine or without
+    /// `memory_init_cow`.
+    pub fn image_bytes(&self) -> usize {
+        self.0.images.iter().flatten().map(|i| i.len()).sum()
     }
 
     /// The copy-on-write image of defined memory `i`, if it has one.

@@ -248,7 +248,7 @@ mod tests {
         a.free(third, Some(3));
         a.free(fourth, Some(4));
         assert_eq!(a.num_warm(), 2, "never more warm slots than the budget");
-        assert_eq!(a.alloc(Some(2)).unwrap().1, false, "module 2's slot was demoted");
+        assert!(!a.alloc(Some(2)).unwrap().1, "module 2's slot was demoted");
     }
 
     #[test]

@@ -127,7 +127,7 @@ mod tests {
             let config = Config {
                 memory_reservation: (pages(&mut seed, 64) + page) as u64,
                 memory_guard_size: pages(&mut seed, 8) as u64,
-                guard_before_linear_memory: xorshift(&mut seed) % 2 == 0,
+                guard_before_linear_memory: xorshift(&mut seed).is_multiple_of(2),
                 ..Config::default()
             };
             let pool = PoolingConfig {
@@ -161,12 +161,13 @@ mod tests {
                 l.memory_pre_guard + l.num_memories * (l.memory_slot_bytes + guard)
             );
             assert!(
-                l.table_slot_bytes >= pool.table_elements * 8 && l.table_slot_bytes % page == 0
+                l.table_slot_bytes >= pool.table_elements * 8
+                    && l.table_slot_bytes.is_multiple_of(page)
             );
             assert_eq!(l.table_total, l.num_tables * l.table_slot_bytes);
             assert!(
                 l.instance_slot_bytes >= pool.max_core_instance_size
-                    && l.instance_slot_bytes % page == 0
+                    && l.instance_slot_bytes.is_multiple_of(page)
             );
             assert_eq!(l.instance_total, l.num_instances * l.instance_slot_bytes);
             assert!(l.memory_capacity <= l.memory_slot_bytes);
