@@ -160,9 +160,10 @@ struct wasmpool_store;
 struct wasmpool_table;
 
 /**
- * A trap: a code (`WASMPOOL_TRAP_*`) and a message. Owned by whoever holds
- * it; freed with `wasmpool_trap_delete`, or handed to the runtime by
- * returning it from a host function. May move between threads.
+ * A trap: a code (`WASMPOOL_TRAP_*`), a message, and the wasm frames it
+ * crossed (see `wasmpool_trap_frames_len`). Owned by whoever holds it; freed
+ * with `wasmpool_trap_delete`, or handed to the runtime by returning it from
+ * a host function. May move between threads.
  */
 struct wasmpool_trap;
 
@@ -170,6 +171,17 @@ struct wasmpool_trap;
  * The type of an engine configuration; see `struct wasmpool_config`.
  */
 typedef struct wasmpool_config wasmpool_config_t;
+
+/**
+ * Which profiler support an engine has: one of the `WASMPOOL_PROFILER_*`
+ * values.
+ */
+typedef uint8_t wasmpool_profiler_t;
+
+/**
+ * The type of a trap; see `struct wasmpool_trap`.
+ */
+typedef struct wasmpool_trap wasmpool_trap_t;
 
 /**
  * The type of an error object; see `struct wasmpool_error`.
@@ -258,11 +270,6 @@ typedef struct wasmpool_store wasmpool_store_t;
  * `WASMPOOL_EXTERNREF` values.
  */
 typedef uint8_t wasmpool_valkind_t;
-
-/**
- * The type of a trap; see `struct wasmpool_trap`.
- */
-typedef struct wasmpool_trap wasmpool_trap_t;
 
 /**
  * The type of a caller; see `struct wasmpool_caller`.
@@ -468,6 +475,24 @@ typedef struct wasmpool_tabletype wasmpool_tabletype_t;
  * The cause of a trap: one of the `WASMPOOL_TRAP_*` values.
  */
 typedef uint8_t wasmpool_trap_code_t;
+
+/**
+ * No profiler support (the default, unless the environment variable
+ * `WASMPOOL_PROFILE` is `perfmap` when the configuration is created).
+ */
+#define WASMPOOL_PROFILER_NONE 0
+
+/**
+ * Every compiled function, trampoline and host-function stub is appended to
+ * perf's JIT map, `/tmp/perf-<pid>.map`, as `START SIZE name` when its code
+ * becomes executable, named `module!function` from the module's name
+ * section (`function` alone when the module has no name, `wasm function N`
+ * when the function has none; trampolines as `wasm-trampoline[...]`). One
+ * file per process, shared by all engines and safe for concurrent
+ * compilation. Engine creation fails with `WASMPOOL_ERROR_RESOURCE` when the
+ * file cannot be created.
+ */
+#define WASMPOOL_PROFILER_PERFMAP 1
 
 /**
  * A NULL pointer, a bad value, an unknown export name, a wrong arity or type.
@@ -761,6 +786,57 @@ void wasmpool_config_set_max_module_size(wasmpool_config_t *config, size_t bytes
  * `config` is ignored.
  */
 void wasmpool_config_set_max_table_elements(wasmpool_config_t *config, uint32_t elements);
+
+/**
+ * Sets the engine's profiler support to `profiler` (a
+ * `WASMPOOL_PROFILER_*` value). The default is `WASMPOOL_PROFILER_NONE`, or
+ * `WASMPOOL_PROFILER_PERFMAP` when the environment variable
+ * `WASMPOOL_PROFILE` was `perfmap` when the configuration was created; this
+ * setting overrides it. A NULL `config`, or a value that is no
+ * `WASMPOOL_PROFILER_*`, is ignored (the setting stays as it was).
+ */
+void wasmpool_config_set_profiler(wasmpool_config_t *config, wasmpool_profiler_t profiler);
+
+/**
+ * The number of wasm frames the trap carries: the wasm call stack when it
+ * happened, innermost first (frame 0 is the function that trapped, or for a
+ * trap returned by a host function, the function that called the host),
+ * then each caller up to the function the host called with
+ * `wasmpool_func_call`. At most 64 frames are kept (the innermost ones).
+ * When wasm calls a host function that calls wasm again (in another store),
+ * a trap of the inner wasm lists the inner frames only, and keeps them if
+ * the host function returns that trap. 0 for a trap made by
+ * `wasmpool_trap_new` that never crossed wasm, and for a NULL trap. The
+ * frames are indexed 0 to this count minus 1 in the `wasmpool_trap_frame_*`
+ * functions.
+ */
+size_t wasmpool_trap_frames_len(const wasmpool_trap_t *trap);
+
+/**
+ * The index, in its module's function index space (imported functions
+ * first), of the function of frame `frame`. Returns 0 for a NULL trap or a
+ * `frame` out of range (indistinguishable from function 0: check
+ * `wasmpool_trap_frames_len` first).
+ */
+uint32_t wasmpool_trap_frame_func_index(const wasmpool_trap_t *trap, size_t frame);
+
+/**
+ * The name of the function of frame `frame` from the module's name section,
+ * as a NUL-terminated UTF-8 string owned by the trap and valid until
+ * `wasmpool_trap_delete`. Returns NULL when the function has no name, for a
+ * NULL trap, and for a `frame` out of range.
+ */
+const char *wasmpool_trap_frame_func_name(const wasmpool_trap_t *trap, size_t frame);
+
+/**
+ * The byte offset, from the start of the module binary, of the instruction
+ * frame `frame` was executing: the trapping instruction in frame 0 (for a
+ * trap returned by a host function, the call to the host), the call
+ * instruction in the others. A stack overflow happens on entry to a
+ * function, and gives the offset of its first instruction. Returns 0 for a
+ * NULL trap or a `frame` out of range.
+ */
+size_t wasmpool_trap_frame_module_offset(const wasmpool_trap_t *trap, size_t frame);
 
 /**
  * Creates an engine that allocates every instance, memory and table on
@@ -1475,8 +1551,21 @@ wasmpool_trap_code_t wasmpool_trap_code(const wasmpool_trap_t *trap);
 
 /**
  * The trap's message: a NUL-terminated UTF-8 string owned by the trap and
- * valid until `wasmpool_trap_delete`. For a NULL trap, a static string saying
- * so (never NULL).
+ * valid until `wasmpool_trap_delete`. Its first line says why execution
+ * trapped (the standard message of the code, or the text given to
+ * `wasmpool_trap_new`). A trap that crossed wasm continues with its
+ * backtrace, in Wasmtime's format, innermost frame first (module and
+ * function names from the module's name section, else `<unknown>` and
+ * `<wasm function N>`):
+ *
+ * ```text
+ * integer divide by zero
+ * wasm backtrace:
+ *     0:  0x1a2 - demo!div
+ *     1:   0x95 - demo!main
+ * ```
+ *
+ * For a NULL trap, a static string saying so (never NULL).
  */
 const char *wasmpool_trap_message(const wasmpool_trap_t *trap);
 

@@ -7,6 +7,7 @@
 //! engine is created, because the pool's slab layout depends on both.
 
 use crate::error::{Error, Result};
+use crate::profiling::ProfilingStrategy;
 
 /// Engine-wide settings. Create with [`Config::new`] (or `Default`), adjust, and
 /// pass to the engine; the engine copies it.
@@ -42,6 +43,10 @@ pub struct Config {
     /// off, modules are held to WebAssembly 2.0, where a memory index byte
     /// must be zero.
     pub wasm_multi_memory: bool,
+    /// Whether compiled code is made visible to a profiler (default
+    /// [`ProfilingStrategy::None`], or what the `WASMPOOL_PROFILE` environment
+    /// variable says; see [`ProfilingStrategy::from_env`]).
+    pub profiler: ProfilingStrategy,
     /// How instances get their memory: on demand (the default) or from a pool.
     pub allocation_strategy: InstanceAllocationStrategy,
     /// The most elements a table outside the pool may ever hold: tables of
@@ -94,6 +99,7 @@ impl Default for Config {
             epoch_interruption: false,
             parallel_compilation: true,
             wasm_multi_memory: true,
+            profiler: ProfilingStrategy::from_env(),
             allocation_strategy: InstanceAllocationStrategy::OnDemand,
             max_table_elements: DEFAULT_MAX_TABLE_ELEMENTS,
             max_function_size: 7_654_321,

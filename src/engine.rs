@@ -12,6 +12,7 @@ use crate::config::{Config, InstanceAllocationStrategy, PoolingConfig};
 use crate::error::{Error, ErrorKind, Result};
 use crate::module::Module;
 use crate::module::info::ModuleInfo;
+use crate::profiling::ProfilingStrategy;
 use crate::runtime::vmcontext::VMOffsets;
 use crate::types::FuncType;
 use cranelift_codegen::isa::{OwnedTargetIsa, TargetIsa};
@@ -109,6 +110,9 @@ impl Engine {
         pooling: Option<Arc<PoolingAllocator>>,
     ) -> Result<Engine> {
         crate::runtime::traps::init_traps();
+        if config.profiler == ProfilingStrategy::PerfMap {
+            crate::profiling::open_perf_map()?;
+        }
         Ok(Engine(Arc::new(EngineInner {
             config: config.clone(),
             isa: crate::compile::host_isa()?,
@@ -225,7 +229,10 @@ impl Engine {
         );
         let compiled =
             crate::compile::compile_function(isa, &mut cranelift_codegen::Context::new(), func)?;
-        let code = Arc::new(CodeMemory::new(vec![compiled])?);
+        let code = Arc::new(CodeMemory::new(vec![compiled], Default::default())?);
+        if self.0.config.profiler == ProfilingStrategy::PerfMap {
+            crate::profiling::publish(&code, |_| format!("wasm-trampoline[host-stub] {ty}"));
+        }
         let addr = code.addr((2, 0)).expect("stub present");
         stubs.insert(id, code);
         Ok(addr)

@@ -183,8 +183,9 @@ pub(crate) fn invoke_wasm(
             TrapCode::Host => {
                 store.pending_trap.take().unwrap_or_else(|| Trap::new(TrapCode::Host))
             }
-            code => Trap::new(code).in_function(crate::runtime::traps::function_at(info.pc)),
-        }),
+            code => Trap::new(code),
+        }
+        .with_frames(crate::runtime::traps::backtrace::resolve(&info.pcs))),
     }
 }
 

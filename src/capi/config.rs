@@ -18,7 +18,7 @@ pub struct wasmpool_config {
 pub type wasmpool_config_t = wasmpool_config;
 
 /// Applies `set` to the configuration behind `config`; NULL does nothing.
-fn update(config: *mut wasmpool_config_t, set: impl FnOnce(&mut Config)) {
+pub(crate) fn update(config: *mut wasmpool_config_t, set: impl FnOnce(&mut Config)) {
     ffi_value((), || {
         // SAFETY: a non-NULL `config` is a live configuration owned by the
         // caller, who does not use it from another thread during the call.
@@ -217,6 +217,7 @@ mod tests {
             epoch_interruption: true,
             parallel_compilation: false,
             wasm_multi_memory: false,
+            profiler: Config::default().profiler,
             allocation_strategy: crate::config::InstanceAllocationStrategy::OnDemand,
             max_table_elements: 77,
             max_function_size: 1 << 20,

@@ -32,6 +32,7 @@
 
 pub(crate) mod boundary;
 pub mod config;
+pub mod diagnostics;
 pub mod engine;
 pub mod error;
 pub mod func;

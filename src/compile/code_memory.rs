@@ -6,12 +6,22 @@
 //! bytes before mapping are position-independent (the precompiled-module work
 //! can serialize them as they are). The trap table maps a code offset to the
 //! trap code the instruction there raises; the signal handler consults it
-//! through the registration.
+//! through the registration. The address map says which wasm function a code
+//! offset belongs to and which operator (by module offset) the instruction
+//! there was compiled from, for backtraces:
+//!
+//! ```text
+//!   code:       │ f0 ─────────────────────┤   │ trampoline │   │ f1 ──────────┤
+//!   functions:  (start, end, index 0, entry offset)             (start, end, 1, ..)
+//!   srclocs:    │ ├ 0x41 ┤├─ 0x43 ─┤├ 0x41 ┤                    │ ├ 0x52 ─┤├ 0x55 ┤
+//!                (code start, code end, module offset), sorted, no overlap
+//! ```
 
 use crate::compile::env::from_ir_trap;
 use crate::error::{Error, ErrorKind, Result};
+use crate::module::info::Names;
 use crate::runtime::traps::{CodeRegistration, TrapLookup, register_code};
-use crate::trap::TrapCode;
+use crate::trap::{FrameInfo, TrapCode};
 use cranelift_codegen::binemit::Reloc;
 use std::sync::Arc;
 
@@ -24,13 +34,41 @@ pub(crate) struct CompiledFunc {
     pub relocs: Vec<(u32, Reloc, (u32, u32), i64)>,
     /// (offset in `code`, trap code)
     pub traps: Vec<(u32, cranelift_codegen::ir::TrapCode)>,
+    /// (start, end, module offset): the code in `start..end` was compiled
+    /// from the wasm operator at that offset of the module binary. Sorted;
+    /// empty for trampolines.
+    pub srclocs: Vec<(u32, u32, u32)>,
+    /// For a wasm function, the module offset of its first operator: what a
+    /// trap in code without a source location (the prologue's stack check)
+    /// reports.
+    pub entry_offset: Option<u32>,
+}
+
+/// A wasm function's code in the mapping.
+struct FunctionRange {
+    start: u32,
+    end: u32,
+    index: u32,
+    /// See [`CompiledFunc::entry_offset`].
+    entry_offset: u32,
 }
 
 /// The sorted trap table and address map of one code mapping.
 struct TrapTable {
     traps: Vec<(u32, TrapCode)>,
-    /// (start, end, function index) of each wasm function, by start.
-    functions: Vec<(u32, u32, u32)>,
+    /// The wasm functions, by start.
+    functions: Vec<FunctionRange>,
+    /// The source locations of all functions, by start (see
+    /// [`CompiledFunc::srclocs`]), relative to the mapping.
+    srclocs: Vec<(u32, u32, u32)>,
+    names: Arc<Names>,
+}
+
+/// The element of `sorted` (by the start `key` gives) whose range holds `pc`.
+fn containing<T>(sorted: &[T], pc: u32, range: impl Fn(&T) -> (u32, u32)) -> Option<&T> {
+    let i = sorted.partition_point(|x| range(x).0 <= pc).checked_sub(1)?;
+    let found = &sorted[i];
+    (pc < range(found).1).then_some(found)
 }
 
 impl TrapLookup for TrapTable {
@@ -39,11 +77,17 @@ impl TrapLookup for TrapTable {
         self.traps.binary_search_by_key(&pc, |(off, _)| *off).ok().map(|i| self.traps[i].1)
     }
 
-    fn function_index(&self, pc_offset: usize) -> Option<u32> {
+    fn frame_info(&self, pc_offset: usize) -> Option<FrameInfo> {
         let pc = u32::try_from(pc_offset).ok()?;
-        let i = self.functions.partition_point(|(start, _, _)| *start <= pc).checked_sub(1)?;
-        let (_, end, index) = self.functions[i];
-        (pc < end).then_some(index)
+        let function = containing(&self.functions, pc, |f| (f.start, f.end))?;
+        let module_offset = containing(&self.srclocs, pc, |&(start, end, _)| (start, end))
+            .map_or(function.entry_offset, |&(_, _, offset)| offset);
+        Some(FrameInfo::new(
+            function.index,
+            self.names.function(function.index).map(str::to_string),
+            self.names.module.clone(),
+            module_offset as usize,
+        ))
     }
 }
 
@@ -51,8 +95,8 @@ impl TrapLookup for TrapTable {
 pub(crate) struct CodeMemory {
     ptr: *mut u8,
     len: usize,
-    /// Offsets of the functions by key, sorted by key.
-    offsets: Vec<((u32, u32), u32)>,
+    /// Offset and length of the functions by key, sorted by key.
+    offsets: Vec<((u32, u32), u32, u32)>,
     _registration: Option<CodeRegistration>,
 }
 
@@ -68,14 +112,15 @@ fn resource(what: &str, e: rustix::io::Errno) -> Error {
 }
 
 impl CodeMemory {
-    /// Lays out, relocates, maps and registers `funcs`.
-    pub(crate) fn new(mut funcs: Vec<CompiledFunc>) -> Result<CodeMemory> {
+    /// Lays out, relocates, maps and registers `funcs`, whose wasm functions
+    /// `names` names (in backtraces).
+    pub(crate) fn new(mut funcs: Vec<CompiledFunc>, names: Arc<Names>) -> Result<CodeMemory> {
         funcs.sort_by_key(|f| f.key);
         let mut offsets = Vec::with_capacity(funcs.len());
         let mut total = 0usize;
         for f in &funcs {
             total = total.next_multiple_of(16);
-            offsets.push((f.key, total as u32));
+            offsets.push((f.key, total as u32, f.code.len() as u32));
             total += f.code.len();
         }
         let page = rustix::param::page_size();
@@ -94,9 +139,16 @@ impl CodeMemory {
 
         let mut traps = Vec::new();
         let mut functions = Vec::new();
-        for (f, (_, start)) in funcs.iter().zip(mem.offsets.clone()) {
+        let mut srclocs = Vec::new();
+        for (f, (_, start, len)) in funcs.iter().zip(mem.offsets.clone()) {
             if f.key.0 == crate::compile::trampolines::NS_WASM {
-                functions.push((start, start + f.code.len() as u32, f.key.1));
+                functions.push(FunctionRange {
+                    start,
+                    end: start + len,
+                    index: f.key.1,
+                    entry_offset: f.entry_offset.unwrap_or(0),
+                });
+                srclocs.extend(f.srclocs.iter().map(|&(s, e, loc)| (start + s, start + e, loc)));
             }
             // SAFETY: the layout above reserved `f.code.len()` bytes at `start`
             // inside the writable mapping.
@@ -121,7 +173,9 @@ impl CodeMemory {
             }
         }
         traps.sort_by_key(|(off, _)| *off);
-        functions.sort_by_key(|(start, _, _)| *start);
+        // Functions are laid out in key order, so these are sorted already.
+        debug_assert!(functions.is_sorted_by_key(|f| f.start));
+        debug_assert!(srclocs.is_sorted_by_key(|&(start, _, _)| start));
 
         // SAFETY: the mapping is ours; after this no one writes to it.
         unsafe {
@@ -132,8 +186,8 @@ impl CodeMemory {
             )
         }
         .map_err(|e| resource("mprotect of code memory", e))?;
-        mem._registration =
-            Some(register_code(ptr as usize, len, Arc::new(TrapTable { traps, functions })));
+        let table = TrapTable { traps, functions, srclocs, names };
+        mem._registration = Some(register_code(ptr as usize, len, Arc::new(table)));
         Ok(mem)
     }
 
@@ -163,7 +217,15 @@ impl CodeMemory {
 
     /// Offset of the function with `key`, if present.
     pub(crate) fn offset(&self, key: (u32, u32)) -> Option<u32> {
-        self.offsets.binary_search_by_key(&key, |(k, _)| *k).ok().map(|i| self.offsets[i].1)
+        self.offsets.binary_search_by_key(&key, |(k, _, _)| *k).ok().map(|i| self.offsets[i].1)
+    }
+
+    /// Every function: its key, address and length in bytes, by key.
+    pub(crate) fn functions(&self) -> impl Iterator<Item = ((u32, u32), *const u8, usize)> + '_ {
+        self.offsets.iter().map(|&(key, offset, len)| {
+            // SAFETY: offsets lie inside the mapping.
+            (key, unsafe { self.ptr.add(offset as usize) }.cast_const(), len as usize)
+        })
     }
 
     /// Address of the function with `key`, if present.

@@ -112,7 +112,6 @@ pub(crate) struct FuncTranslator<'m, 'b> {
     writes: Writes,
 }
 
-/// Builds the IR of defined function `func_index` (module index space) into `func`.
 /// Which memories and tables (by module index) a function may write: bit
 /// `i` for index `i`, bit 63 standing for every index from 63 on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -138,12 +137,21 @@ fn memarg_memory(memarg: &MemArg) -> u32 {
     }
 }
 
+/// What translating a function found out besides its IR.
+pub(crate) struct Translated {
+    /// The memories and tables the function may write.
+    pub writes: Writes,
+    /// The module offset of the function's first operator.
+    pub entry_offset: u32,
+}
+
+/// Builds the IR of defined function `func_index` (module index space) into `func`.
 pub(crate) fn translate_function(
     env: &ModuleEnv<'_>,
     func_index: u32,
     func: &mut Function,
     fctx: &mut FunctionBuilderContext,
-) -> Result<Writes> {
+) -> Result<Translated> {
     let ty = env.info.func_type(func_index).clone();
     func.signature = wasm_signature(&ty, env.call_conv);
     func.name = UserFuncName::user(0, func_index);
@@ -217,6 +225,12 @@ pub(crate) fn translate_function(
         fuel_pending: 0,
         writes: Writes::default(),
     };
+    // Every instruction carries the module offset of the operator it comes
+    // from (the function's entry checks that of its first operator), so a
+    // trap's backtrace can name it.
+    let mut reader = body.get_operators_reader().map_err(reader_error)?;
+    let entry = srcloc(reader.original_position());
+    t.b.set_srcloc(entry);
     t.interruption_checks();
     t.control.push(Frame {
         kind: FrameKind::Function,
@@ -227,8 +241,8 @@ pub(crate) fn translate_function(
         exit_reachable: false,
     });
 
-    let mut reader = body.get_operators_reader().map_err(reader_error)?;
     while !reader.eof() {
+        t.b.set_srcloc(srcloc(reader.original_position()));
         let op = reader.read().map_err(reader_error)?;
         t.operator(op)?;
     }
@@ -240,7 +254,13 @@ pub(crate) fn translate_function(
     t.b.seal_all_blocks();
     let writes = t.writes;
     t.b.finalize(env.frontend);
-    Ok(writes)
+    Ok(Translated { writes, entry_offset: entry.bits() })
+}
+
+/// The source location of the operator at `offset` bytes into the module
+/// (`u32::MAX` means "none" to Cranelift, so larger offsets saturate below it).
+fn srcloc(offset: u64) -> ir::SourceLoc {
+    ir::SourceLoc::new(u32::try_from(offset).unwrap_or(u32::MAX - 1))
 }
 
 fn reader_error(e: wasmparser::BinaryReaderError) -> Error {

@@ -14,6 +14,7 @@ pub(crate) mod trampolines;
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::module::info::ModuleInfo;
+use crate::profiling::ProfilingStrategy;
 use crate::runtime::vmcontext::VMOffsets;
 use code_memory::{CodeMemory, CompiledFunc};
 use cranelift_codegen::Context;
@@ -77,7 +78,14 @@ pub(crate) fn compile_function(
         relocs.push((r.offset, r.kind, target, r.addend));
     }
     let traps = compiled.buffer.traps().iter().map(|t| (t.offset, t.code)).collect();
-    Ok(CompiledFunc { key, code, relocs, traps })
+    let srclocs = compiled
+        .buffer
+        .get_srclocs_sorted()
+        .iter()
+        .filter(|s| !s.loc.is_default())
+        .map(|s| (s.start, s.end, s.loc.bits()))
+        .collect();
+    Ok(CompiledFunc { key, code, relocs, traps, srclocs, entry_offset: None })
 }
 
 /// One unit of compilation work.
@@ -164,11 +172,13 @@ pub(crate) fn compile_module(
         let mut out = Vec::with_capacity(jobs.len());
         let mut writes = Writes::default();
         for job in jobs {
+            let mut entry_offset = None;
             let func = match *job {
                 Job::Wasm(f) => {
                     let mut func = Function::new();
-                    writes = writes
-                        .union(func_translator::translate_function(&env, f, &mut func, &mut fctx)?);
+                    let t = func_translator::translate_function(&env, f, &mut func, &mut fctx)?;
+                    writes = writes.union(t.writes);
+                    entry_offset = Some(t.entry_offset);
                     func
                 }
                 Job::Array(f) => trampolines::array_call_trampoline(
@@ -179,7 +189,7 @@ pub(crate) fn compile_module(
                     &mut fctx,
                 ),
             };
-            out.push(compile_function(isa, &mut ctx, func)?);
+            out.push(CompiledFunc { entry_offset, ..compile_function(isa, &mut ctx, func)? });
         }
         Ok((out, writes))
     };
@@ -214,5 +224,12 @@ pub(crate) fn compile_module(
         (all, writes)
     };
     debug_assert!(funcs.iter().all(|f| f.key.0 == NS_WASM || f.key.0 == NS_ARRAY));
-    Ok((CodeMemory::new(funcs)?, writes))
+    let code = CodeMemory::new(funcs, info.names.clone())?;
+    if config.profiler == ProfilingStrategy::PerfMap {
+        crate::profiling::publish(&code, |(namespace, index)| match namespace {
+            NS_WASM => info.names.symbol(index),
+            _ => format!("wasm-trampoline[array-call] {}", info.names.symbol(index)),
+        });
+    }
+    Ok((code, writes))
 }

@@ -315,6 +315,13 @@ static void nulls(void) {
   CHECK(wasmpool_trap_message(NULL) != NULL);
   CHECK(wasmpool_trap_function_index(NULL, &F.u32) == false);
   CHECK(wasmpool_trap_function_index(F.trap_obj, NULL) == false);
+  /* Diagnostics: a NULL trap has no frames, and any frame index reads as 0 / NULL. */
+  CHECK(wasmpool_trap_frames_len(NULL) == 0);
+  CHECK(wasmpool_trap_frame_func_index(NULL, 0) == 0);
+  CHECK(wasmpool_trap_frame_func_name(NULL, 0) == NULL);
+  CHECK(wasmpool_trap_frame_module_offset(NULL, 0) == 0);
+  CHECK(wasmpool_trap_frame_func_name(F.trap_obj, SIZE_MAX) == NULL);
+  wasmpool_config_set_profiler(NULL, WASMPOOL_PROFILER_PERFMAP);
   CHECK(wasmpool_store_new(NULL, NULL, NULL) == NULL);
   CHECK(wasmpool_store_data(NULL) == NULL);
   CHECK(wasmpool_linker_new(NULL) == NULL);

@@ -27,7 +27,11 @@
 //!   that calls wasm again nests a second activation, so a trap in the inner
 //!   wasm returns to the inner entry and the outer wasm carries on.
 //! - **A code registry** ([`code_registry`]): the address ranges of compiled
-//!   code, each with a [`TrapLookup`] that maps a PC offset to a trap code.
+//!   code, each with a [`TrapLookup`] that maps a PC offset to a trap code
+//!   and to a wasm function and module offset.
+//! - **A backtrace** ([`backtrace`]): before it jumps, the handler walks the
+//!   frame-pointer chain of the trapping wasm into a fixed buffer in the
+//!   trap; the PCs are resolved to wasm frames after the jump.
 //! - **An alternate signal stack** per thread that runs wasm, set up the first
 //!   time the thread enters wasm, so that the handler can run even when the
 //!   fault is the thread's own stack overflowing.
@@ -55,6 +59,7 @@
 //! a thing Rust supports, which is why the `sigsetjmp` is in C: to Rust,
 //! `wasmpool_internal_call` is an ordinary function that returns once.
 
+pub(crate) mod backtrace;
 mod code_registry;
 mod signals;
 #[cfg(test)]
@@ -68,7 +73,7 @@ use std::sync::Once;
 
 use crate::trap::TrapCode;
 
-pub(crate) use code_registry::{CodeRegistration, TrapLookup, function_at, register_code};
+pub(crate) use code_registry::{CodeRegistration, TrapLookup, register_code};
 
 /// The host-to-wasm trampoline's signature: the callee's vmctx, the caller's
 /// vmctx, and `len` 16-byte value slots holding the arguments on entry and
@@ -86,6 +91,8 @@ pub(crate) struct TrapInfo {
     /// The address whose access faulted (SIGSEGV, SIGBUS); `None` for trap
     /// instructions and division (SIGILL, SIGFPE).
     pub fault_addr: Option<usize>,
+    /// The PCs of the wasm frames, innermost (`pc`) first; see [`backtrace`].
+    pub pcs: backtrace::Pcs,
 }
 
 /// Installs the process-wide trap handler, once; later calls do nothing.
@@ -105,7 +112,8 @@ pub(crate) fn init_traps() {
 }
 
 /// Calls `f(vmctx, caller_vmctx, values, len)`, returning `Err` with what
-/// happened when the wasm it runs traps.
+/// happened when the wasm it runs traps (boxed: the backtrace makes it large,
+/// and the result of a call that returns stays one word).
 ///
 /// # Safety
 ///
@@ -126,7 +134,7 @@ pub(crate) unsafe fn catch_traps(
     values: *mut u8,
     len: usize,
     stack_limit: usize,
-) -> Result<(), TrapInfo> {
+) -> Result<(), Box<TrapInfo>> {
     init_traps();
     signals::ensure_alt_stack();
     let activation = Activation {
@@ -146,7 +154,8 @@ pub(crate) unsafe fn catch_traps(
     if returned != 0 {
         Ok(())
     } else {
-        Err(activation.trap.get().expect("the trap handler records the trap before it unwinds"))
+        let trap = activation.trap.get();
+        Err(Box::new(trap.expect("the trap handler records the trap before it unwinds")))
     }
 }
 
