@@ -5,7 +5,8 @@
 #     headers, CMake config + version files, both .pc files);
 #  2. configure, build and run a consumer with find_package(wasmpool CONFIG REQUIRED),
 #     linking wasmpool::wasmpool and wasmpool::wasmpool_static;
-#  3. build and run the same consumer with `pkg-config --cflags --libs wasmpool` and
+#  3. build and run the same consumer with `pkg-config --cflags --libs wasmpool` (found at
+#     run time through an rpath, then through LD_LIBRARY_PATH, as README says) and
 #     `pkg-config --cflags --libs wasmpool-static`.
 #
 # usage: test_package.sh <cmake> <libwasmpool build dir> <consumer source dir> <c compiler>
@@ -55,10 +56,16 @@ fi
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
 pkg-config --exists wasmpool wasmpool-static
 [ "$(pkg-config --modversion wasmpool)" = "$(pkg-config --modversion wasmpool-static)" ]
+# The two ways README gives to find libwasmpool.so.0 at run time under a non-system prefix:
+# an rpath from the .pc file's libdir, or LD_LIBRARY_PATH.
 # shellcheck disable=SC2046
-"$cc" -o "$tmp/pc_shared" "$consumer/consumer.c" $(pkg-config --cflags --libs wasmpool) -Wl,-rpath,"$libdir"
+"$cc" -o "$tmp/pc_shared" "$consumer/consumer.c" $(pkg-config --cflags --libs wasmpool) \
+  -Wl,-rpath,"$(pkg-config --variable=libdir wasmpool)"
+# shellcheck disable=SC2046
+"$cc" -o "$tmp/pc_shared_norpath" "$consumer/consumer.c" $(pkg-config --cflags --libs wasmpool)
 # shellcheck disable=SC2046
 "$cc" -o "$tmp/pc_static" "$consumer/consumer.c" $(pkg-config --cflags --libs wasmpool-static)
 "$tmp/pc_shared"
+LD_LIBRARY_PATH="$(pkg-config --variable=libdir wasmpool)" "$tmp/pc_shared_norpath"
 "$tmp/pc_static"
 echo "pkg-config wasmpool and wasmpool-static: consumers ok"
