@@ -8,6 +8,7 @@
 #  3. build and run the same consumer with `pkg-config --cflags --libs wasmpool` (found at
 #     run time through an rpath, then through LD_LIBRARY_PATH, as README says) and
 #     `pkg-config --cflags --libs wasmpool-static`.
+#  The installed libraries carry no debug info (the default WASMPOOL_DEBUG_INFO=OFF).
 #
 # usage: test_package.sh <cmake> <libwasmpool build dir> <consumer source dir> <c compiler>
 set -eu
@@ -34,7 +35,16 @@ soname_link="$libdir/libwasmpool.so.0"
 if command -v readelf >/dev/null 2>&1; then
   readelf -d "$real" | grep -q 'SONAME.*\[libwasmpool\.so\.0\]' || { echo "wrong or missing SONAME"; readelf -d "$real" | grep SONAME; exit 1; }
 fi
-echo "install layout ok: $(basename "$real"), soname libwasmpool.so.0"
+# Lean by default (WASMPOOL_DEBUG_INFO=OFF): no DWARF in either library, symbols kept.
+if command -v readelf >/dev/null 2>&1; then
+  for lib in "$real" "$libdir/libwasmpool.a"; do
+    if readelf -S -W "$lib" | grep -q '\.debug_info'; then
+      echo "$lib carries debug info (WASMPOOL_DEBUG_INFO=OFF strips it at install)"; exit 1
+    fi
+  done
+  readelf -S -W "$real" | grep -q '\.symtab' || { echo "$real lost its symbol table"; exit 1; }
+fi
+echo "install layout ok: $(basename "$real"), soname libwasmpool.so.0, no debug info"
 
 # find_package(wasmpool CONFIG)
 "$cmake" -S "$consumer" -B "$tmp/consumer" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_COMPILER="$cc" \
