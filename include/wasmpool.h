@@ -7,6 +7,24 @@
  * - Out-parameters are written only on success.
  * - Deleting NULL is a no-op. Strings are NUL-terminated UTF-8.
  * - No function lets a Rust panic escape: a bug becomes WASMPOOL_ERROR_INTERNAL.
+ *
+ * Signals: wasm traps (out-of-bounds accesses, division by zero, unreachable,
+ * stack overflow) arrive as SIGSEGV, SIGBUS, SIGILL or SIGFPE. Creating the first
+ * engine installs one process-wide handler for these four signals (SA_SIGINFO |
+ * SA_ONSTACK | SA_NODEFER) and gives each thread that runs wasm an alternate signal
+ * stack. The handler claims a signal only when the faulting thread is running wasm
+ * and the PC is in compiled wasm code; any other signal goes to the handler that was
+ * installed before ours (or the default action), so install your own handlers (crash
+ * reporters, ...) BEFORE creating the first engine. A handler for these signals
+ * installed AFTER replaces ours: wasm traps then reach it instead and, unless it
+ * chains to the previous handler, crash the process. The library never touches
+ * other signals.
+ *
+ * Untrusted code: bound what a guest may take with wasmpool_store_limiter (memory
+ * and table growth, instance counts), wasmpool_store_set_fuel or epochs (CPU: a new
+ * store's epoch deadline is never reached until wasmpool_store_set_epoch_deadline
+ * sets one), wasmpool_config_set_max_function_size / _max_module_size (compile
+ * cost) and wasmpool_config_set_max_wasm_stack (native stack, per thread).
  */
 
 #ifndef WASMPOOL_H
@@ -677,6 +695,16 @@ void wasmpool_config_set_memory_init_cow(wasmpool_config_t *config, bool enable)
 /**
  * Sets how many bytes of native stack wasm may use before it traps with
  * `WASMPOOL_TRAP_STACK_OVERFLOW` (default 512 KiB). A NULL `config` is ignored.
+ *
+ * The budget is per host thread and counted from the thread's outermost
+ * call into wasm: host functions that call wasm again (through this store or
+ * another) spend the same budget, so a chain wasm -> host -> wasm ... of any
+ * depth traps instead of exhausting the thread's stack. It never reaches
+ * below the thread's real stack bottom plus a 32 KiB reserve kept for host
+ * functions and the trap path: on a thread with a smaller stack than the
+ * budget, wasm gets what the thread has. Any thread with a stack of 64 KiB
+ * or more can run wasm; host functions called from wasm should not use
+ * more than 32 KiB of stack.
  */
 void wasmpool_config_set_max_wasm_stack(wasmpool_config_t *config, size_t bytes);
 
@@ -703,6 +731,36 @@ void wasmpool_config_set_parallel_compilation(wasmpool_config_t *config, bool en
  * multi-memory proposal; default true). A NULL `config` is ignored.
  */
 void wasmpool_config_set_wasm_multi_memory(wasmpool_config_t *config, bool enable);
+
+/**
+ * Sets the largest function body, in bytes, a module may contain (default
+ * 7,654,321, the limit browsers apply, which every real module respects).
+ * `wasmpool_module_new` refuses a module with a larger body with a
+ * `WASMPOOL_ERROR_LIMIT` error naming `max_function_size`, before any code
+ * is generated: compiling a function costs time and memory in proportion to
+ * its body, so a host compiling untrusted modules may want less. A NULL
+ * `config` is ignored.
+ */
+void wasmpool_config_set_max_function_size(wasmpool_config_t *config, size_t bytes);
+
+/**
+ * Sets the largest module binary, in bytes, `wasmpool_module_new` accepts
+ * (default 1 GiB, the limit browsers apply); a larger one is a
+ * `WASMPOOL_ERROR_LIMIT` error naming `max_module_size`, before it is
+ * parsed. A NULL `config` is ignored.
+ */
+void wasmpool_config_set_max_module_size(wasmpool_config_t *config, size_t bytes);
+
+/**
+ * Sets the most elements a table outside the pool may hold: tables of an
+ * on-demand engine, and tables made with `wasmpool_table_new` (default
+ * 10,000,000). A module declaring a larger table is refused at
+ * `wasmpool_module_new` with a `WASMPOOL_ERROR_LIMIT` error, and growth past
+ * it fails (`table.grow` returns -1), so a store without a limiter is still
+ * bounded. Pooled tables are bounded by the pool's `table_elements`. A NULL
+ * `config` is ignored.
+ */
+void wasmpool_config_set_max_table_elements(wasmpool_config_t *config, uint32_t elements);
 
 /**
  * Creates an engine that allocates every instance, memory and table on
@@ -1059,8 +1117,10 @@ uint64_t wasmpool_memory_size(const wasmpool_memory_t *memory);
  * Grows the memory by `delta_pages` 64 KiB pages. On success writes the
  * previous size in pages to `*prev_pages` (which may be NULL when not
  * wanted). Growing past the memory's maximum or the pool's
- * `max_memory_size` is a `WASMPOOL_ERROR_RESOURCE` error and changes
- * nothing; a NULL memory is `WASMPOOL_ERROR_INVALID_ARGUMENT`. Pointers from
+ * `max_memory_size`, or further than the OS will map, is a
+ * `WASMPOOL_ERROR_RESOURCE` error; growth the store's limiter
+ * (`wasmpool_store_limiter`) refuses is `WASMPOOL_ERROR_LIMIT`; either
+ * changes nothing. A NULL memory is `WASMPOOL_ERROR_INVALID_ARGUMENT`. Pointers from
  * `wasmpool_memory_data` may be invalidated. Not callable from inside the
  * store's host functions.
  */
@@ -1077,7 +1137,8 @@ wasmpool_error_t *wasmpool_memory_type(const wasmpool_memory_t *memory, wasmpool
  * `store`, outside any instance, for example to define in a linker with
  * `wasmpool_linker_define_memory`. Writes a handle borrowed from the store to
  * `*out`. NULL pointers or `min > max` are `WASMPOOL_ERROR_INVALID_ARGUMENT`;
- * a size the address space cannot hold is `WASMPOOL_ERROR_RESOURCE`.
+ * a size the store's limiter refuses is `WASMPOOL_ERROR_LIMIT`; a size the
+ * address space cannot hold is `WASMPOOL_ERROR_RESOURCE`.
  */
 wasmpool_error_t *wasmpool_memory_new(wasmpool_store_t *store, const wasmpool_memorytype_t *ty, wasmpool_memory_t **out);
 
@@ -1296,7 +1357,9 @@ void *wasmpool_store_data(const wasmpool_store_t *store);
  * consumes some; at zero, execution traps with `WASMPOOL_TRAP_OUT_OF_FUEL`).
  * Fails with `WASMPOOL_ERROR_UNSUPPORTED` unless the engine was configured
  * with `wasmpool_config_set_consume_fuel(config, true)`; a NULL store is
- * `WASMPOOL_ERROR_INVALID_ARGUMENT`.
+ * `WASMPOOL_ERROR_INVALID_ARGUMENT`. Fuel is counted in a signed 64-bit
+ * word, so `fuel` is clamped to `INT64_MAX` (2^63 - 1): setting more gives
+ * exactly that much, and `wasmpool_store_get_fuel` reports the clamped value.
  */
 wasmpool_error_t *wasmpool_store_set_fuel(wasmpool_store_t *store, uint64_t fuel);
 
@@ -1308,10 +1371,34 @@ wasmpool_error_t *wasmpool_store_set_fuel(wasmpool_store_t *store, uint64_t fuel
 wasmpool_error_t *wasmpool_store_get_fuel(const wasmpool_store_t *store, uint64_t *out);
 
 /**
+ * Limits what the store may hold and how far its memories and tables may
+ * grow (Wasmtime's `wasmtime_store_limiter`). A negative value means
+ * unlimited:
+ * - `memory_size`: the most bytes any one linear memory may reach;
+ * - `table_elements`: the most elements any one table may reach;
+ * - `instances`, `tables`, `memories`: the most instances, tables and
+ *   memories (defined by instances or created by the host) the store may
+ *   hold.
+ *
+ * Growth past `memory_size` or `table_elements` fails as the spec allows:
+ * `memory.grow` / `table.grow` return -1 to the guest, and
+ * `wasmpool_memory_grow` / `wasmpool_table_grow` return a
+ * `WASMPOOL_ERROR_LIMIT` error. Creating a memory or table whose minimum is
+ * past them, or more instances, tables or memories than allowed, is a
+ * `WASMPOOL_ERROR_LIMIT` error naming the limit, and nothing is allocated.
+ * Replaces any earlier limits; what the store already holds is not checked
+ * again. A NULL store, or a call from inside one of the store's host
+ * functions, does nothing.
+ */
+void wasmpool_store_limiter(wasmpool_store_t *store, int64_t memory_size, int64_t table_elements, int64_t instances, int64_t tables, int64_t memories);
+
+/**
  * Sets the epoch deadline of this store to `ticks_beyond_current` epochs
  * after the engine's current epoch: once `wasmpool_engine_increment_epoch`
  * has advanced the engine that far, running wasm traps with
- * `WASMPOOL_TRAP_INTERRUPT`. Only has an effect when the engine was
+ * `WASMPOOL_TRAP_INTERRUPT`. Until this is called the deadline is never
+ * reached (a new store's deadline is the largest epoch, `UINT64_MAX`): set
+ * one before running untrusted code. The sum saturates at `UINT64_MAX`. Only has an effect when the engine was
  * configured with `wasmpool_config_set_epoch_interruption(config, true)`.
  * A NULL store, or a call from inside one of the store's host functions, does
  * nothing.
@@ -1342,9 +1429,12 @@ wasmpool_error_t *wasmpool_table_set(wasmpool_table_t *table, uint32_t index, co
 /**
  * Grows the table by `delta` elements set to `*init` (of the table's element
  * kind). On success writes the previous size to `*prev_size` (may be NULL
- * when not wanted). Growing past the table's maximum or the pool's
- * `table_elements` is `WASMPOOL_ERROR_RESOURCE`; NULL `table` or `init` is
- * `WASMPOOL_ERROR_INVALID_ARGUMENT`.
+ * when not wanted). Growing past the table's maximum, the pool's
+ * `table_elements`, the engine's `max_table_elements`, or further than
+ * memory can be allocated is `WASMPOOL_ERROR_RESOURCE`; growth the store's
+ * limiter (`wasmpool_store_limiter`) refuses is `WASMPOOL_ERROR_LIMIT`; NULL
+ * `table` or `init` is `WASMPOOL_ERROR_INVALID_ARGUMENT`. A failed growth
+ * changes nothing.
  */
 wasmpool_error_t *wasmpool_table_grow(wasmpool_table_t *table, uint32_t delta, const wasmpool_val_t *init, uint32_t *prev_size);
 
@@ -1360,7 +1450,10 @@ wasmpool_error_t *wasmpool_table_type(const wasmpool_table_t *table, wasmpool_ta
  * `store`, every element set to `*init`, outside any instance. Writes a
  * handle borrowed from the store to `*out`. NULL pointers, a non-reference
  * element kind, `min > max` or an `init` of another kind are
- * `WASMPOOL_ERROR_INVALID_ARGUMENT`.
+ * `WASMPOOL_ERROR_INVALID_ARGUMENT`; a `min` above the engine's
+ * `max_table_elements` (default 10,000,000), or one the store's limiter
+ * refuses, is `WASMPOOL_ERROR_LIMIT`; elements that cannot be allocated are
+ * `WASMPOOL_ERROR_RESOURCE`. Never aborts, whatever `min` is.
  */
 wasmpool_error_t *wasmpool_table_new(wasmpool_store_t *store, const wasmpool_tabletype_t *ty, const wasmpool_val_t *init, wasmpool_table_t **out);
 

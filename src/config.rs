@@ -23,7 +23,14 @@ pub struct Config {
     /// Whether data segments are laid out in a copy-on-write image (default true).
     pub memory_init_cow: bool,
     /// Bytes of native stack wasm may use before it traps with a stack overflow
-    /// (default 512 KiB).
+    /// (default 512 KiB), counted from the outermost entry into wasm on the
+    /// thread: host functions that call wasm again, through the same or
+    /// another store, spend the same budget. The limit is never lower than
+    /// the thread's real stack allows: on a thread whose stack has less room
+    /// than this, wasm may use what is left above a reserve of
+    /// `STACK_RESERVE` (32 KiB) kept free for host functions, signal
+    /// delivery and the trap path. Deep recursion therefore traps with
+    /// `StackOverflow` on any thread with a stack of 64 KiB or more.
     pub max_wasm_stack: usize,
     /// Whether execution consumes fuel (default false).
     pub consume_fuel: bool,
@@ -37,7 +44,26 @@ pub struct Config {
     pub wasm_multi_memory: bool,
     /// How instances get their memory: on demand (the default) or from a pool.
     pub allocation_strategy: InstanceAllocationStrategy,
+    /// The most elements a table outside the pool may ever hold: tables of
+    /// on-demand engines and tables the host creates (default 10,000,000,
+    /// the limit browsers apply). A module declaring a larger minimum is
+    /// refused at compile time, growth beyond it fails (`table.grow` returns
+    /// -1), so a store without a limiter is still bounded. Pooled tables are
+    /// bounded by `PoolingConfig::table_elements` instead.
+    pub max_table_elements: u32,
+    /// The largest function body, in bytes, a module may contain (default
+    /// 7,654,321, the limit browsers apply and the largest body the
+    /// validator accepts). A larger body is a `Limit` error naming this knob,
+    /// found before any code is generated.
+    pub max_function_size: usize,
+    /// The largest module binary, in bytes, `Module::new` accepts (default 1
+    /// GiB, the limit browsers apply). A larger binary is a `Limit` error
+    /// naming this knob, found before it is parsed.
+    pub max_module_size: usize,
 }
+
+/// [`Config::max_table_elements`]'s default.
+pub const DEFAULT_MAX_TABLE_ELEMENTS: u32 = 10_000_000;
 
 /// How an engine allocates instances, memories and tables.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -69,6 +95,9 @@ impl Default for Config {
             parallel_compilation: true,
             wasm_multi_memory: true,
             allocation_strategy: InstanceAllocationStrategy::OnDemand,
+            max_table_elements: DEFAULT_MAX_TABLE_ELEMENTS,
+            max_function_size: 7_654_321,
+            max_module_size: 1 << 30,
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::alloc::pooling::{PoolMetrics, PoolingAllocator};
 use crate::alloc::{InstanceAllocator, InstanceResources};
 use crate::compile::code_memory::CodeMemory;
 use crate::config::{Config, InstanceAllocationStrategy, PoolingConfig};
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::module::Module;
 use crate::module::info::ModuleInfo;
 use crate::runtime::vmcontext::VMOffsets;
@@ -172,7 +172,21 @@ impl Engine {
     pub(crate) fn check_module(&self, info: &ModuleInfo, offsets: &VMOffsets) -> Result<()> {
         match &self.0.pooling {
             Some(p) => p.check_module(info, offsets),
-            None => Ok(()),
+            None => {
+                let limit = self.config().max_table_elements;
+                let first = info.num_imported_tables as usize;
+                match info.tables[first..].iter().position(|t| t.min > limit).map(|i| i + first) {
+                    Some(i) => Err(Error::new(
+                        ErrorKind::Limit,
+                        format!(
+                            "table {i} has a minimum of {} elements, more than the engine's \
+                             max_table_elements ({limit})",
+                            info.tables[i].min
+                        ),
+                    )),
+                    None => Ok(()),
+                }
+            }
         }
     }
 

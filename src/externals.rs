@@ -99,9 +99,26 @@ pub struct Memory {
 
 impl Memory {
     /// A new memory of type `ty` owned by `store`.
+    /// A `Limit` error when the store's limiter refuses it, a `Resource`
+    /// error when the address space cannot be reserved.
     pub fn new<T>(store: &mut Store<T>, ty: MemoryType) -> Result<Memory> {
         let store = store.opaque();
+        if store.limits.is_set() {
+            let bytes = |pages: u64| pages.saturating_mul(WASM_PAGE_SIZE) as usize;
+            let verdict = store.limits.memory_growing(0, bytes(ty.min), ty.max.map(bytes));
+            crate::limits::creation(verdict, "memory", bytes(ty.min), "bytes")?;
+            if store.limits.memories >= store.limits.memory_count_limit() {
+                return Err(Error::new(
+                    ErrorKind::Limit,
+                    format!(
+                        "the store may hold at most {} memories",
+                        store.limits.memory_count_limit()
+                    ),
+                ));
+            }
+        }
         let mem = LinearMemory::new(&ty, store.engine.config())?;
+        store.limits.memories += 1;
         let mut host = Box::new(HostMemory {
             def: VMMemoryDefinition { base: std::ptr::null_mut(), current_length: 0 },
             mem,
@@ -149,13 +166,17 @@ impl Memory {
         Ok(unsafe { std::slice::from_raw_parts_mut(def.base, def.current_length) })
     }
 
-    /// Grows by `delta` pages; returns the previous size in pages.
+    /// Grows by `delta` pages; returns the previous size in pages. A
+    /// `Limit` error when the store's limiter refuses, a `Resource` error
+    /// past the maximum or the pool slot, or when the memory cannot be
+    /// mapped.
     pub fn grow<T>(&self, store: &mut Store<T>, delta: u64) -> Result<u64> {
-        check_store(self.store_id, store.opaque_ref())?;
+        let store = store.opaque();
+        check_store(self.store_id, store)?;
         // SAFETY: the store owns the memory object and is borrowed mutably.
-        unsafe { &mut *self.r.mem }.grow(delta).ok_or_else(|| {
-            Error::new(ErrorKind::Resource, format!("memory cannot grow by {delta} pages"))
-        })
+        let mem = unsafe { &mut *self.r.mem };
+        crate::limits::grow_memory(&mut store.limits, mem, delta)
+            .map_err(|f| f.into_error(&format!("memory cannot grow by {delta} pages")))
     }
 
     /// The memory's current type.
@@ -249,9 +270,25 @@ impl Table {
             )));
         }
         let raw = to_raw(&init, store)?.u64() as usize;
+        if store.limits.is_set() {
+            let verdict =
+                store.limits.table_growing(0, ty.min as usize, ty.max.map(|m| m as usize));
+            crate::limits::creation(verdict, "table", ty.min as usize, "elements")?;
+            if store.limits.tables >= store.limits.table_count_limit() {
+                return Err(Error::new(
+                    ErrorKind::Limit,
+                    format!(
+                        "the store may hold at most {} tables",
+                        store.limits.table_count_limit()
+                    ),
+                ));
+            }
+        }
+        let table = TableData::new(&ty, raw, store.engine.config().max_table_elements)?;
+        store.limits.tables += 1;
         let mut host = Box::new(HostTable {
             def: VMTableDefinition { base: std::ptr::null_mut(), current_elements: 0 },
-            table: TableData::new(&ty, raw),
+            table,
         });
         let def: *mut VMTableDefinition = &mut host.def;
         // SAFETY: the definition lives in the same box as the table, owned by the store.
@@ -307,12 +344,17 @@ impl Table {
     }
 
     /// Grows by `delta` elements set to `init`; returns the previous size.
+    /// A `Limit` error when the store's limiter refuses, a `Resource` error
+    /// past the maximum, the pool's `table_elements` or the engine's
+    /// `max_table_elements`, or when the elements cannot be allocated.
     pub fn grow<T>(&self, store: &mut Store<T>, delta: u32, init: Val) -> Result<u32> {
         let store = store.opaque();
         let raw = to_raw(&init, store)?.u64() as usize;
-        self.data_mut(store)?.grow(delta, raw).ok_or_else(|| {
-            Error::new(ErrorKind::Resource, format!("table cannot grow by {delta} elements"))
-        })
+        check_store(self.store_id, store)?;
+        // SAFETY: the store owns the table and is borrowed mutably.
+        let table = unsafe { &mut *self.r.table };
+        crate::limits::grow_table(&mut store.limits, table, delta, raw)
+            .map_err(|f| f.into_error(&format!("table cannot grow by {delta} elements")))
     }
 }
 
@@ -372,8 +414,23 @@ impl Instance {
         }
         let imports = imports.iter().map(|e| e.to_import(store)).collect::<Result<Vec<_>>>()?;
         instance::check_imports(module, &imports)?;
+        let info = module.info();
+        let defined_memories = &info.memories[info.num_imported_memories as usize..];
+        let defined_tables = &info.tables[info.num_imported_tables as usize..];
+        if store.limits.is_set() {
+            let bytes = |pages: u64| pages.saturating_mul(WASM_PAGE_SIZE) as usize;
+            let memories: Vec<_> =
+                defined_memories.iter().map(|m| (bytes(m.min), m.max.map(bytes))).collect();
+            let tables: Vec<_> = defined_tables
+                .iter()
+                .map(|t| (t.min as usize, t.max.map(|m| m as usize)))
+                .collect();
+            store.limits.check_instance(store.instances.len(), &memories, &tables)?;
+        }
         let vm: *mut _ = &mut store.vm;
         let data = instance::allocate(module, &imports, vm)?;
+        store.limits.memories += defined_memories.len();
+        store.limits.tables += defined_tables.len();
         store.instances.push(data);
         let index = store.instances.len() - 1;
         let data: *mut InstanceData = &mut *store.instances[index];

@@ -151,12 +151,13 @@ pub(crate) fn invoke_wasm(
     // SAFETY: the funcref belongs to the live store `store`.
     let f = unsafe { *funcref };
     assert!(!f.array_call.is_null(), "escaping functions have an array-call trampoline");
-    if store.depth == 0 {
-        let marker = 0u8;
-        let sp = &marker as *const u8 as usize;
-        store.vm.stack_limit = sp.saturating_sub(store.engine.config().max_wasm_stack);
-    }
-    store.depth += 1;
+    let marker = 0u8;
+    let sp = &marker as *const u8 as usize;
+    let max_wasm_stack = store.engine.config().max_wasm_stack;
+    let Some(limit) = crate::runtime::traps::entry_stack_limit(sp, max_wasm_stack) else {
+        return Err(Trap::new(TrapCode::StackOverflow));
+    };
+    store.vm.stack_limit = limit;
     // SAFETY: `array_call` was compiled for this funcref's signature and
     // `values` holds at least max(params, results) slots; the VMContext and
     // everything it points to live as long as the store.
@@ -167,9 +168,9 @@ pub(crate) fn invoke_wasm(
             std::ptr::null_mut(),
             values.as_mut_ptr().cast(),
             values.len(),
+            limit,
         )
     };
-    store.depth -= 1;
     if let Some(panic) = store.pending_panic.take() {
         std::panic::resume_unwind(panic);
     }

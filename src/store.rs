@@ -10,6 +10,7 @@
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::limits::{ResourceLimiter, StoreLimiter};
 use crate::runtime::host::HostContext;
 use crate::runtime::instance::InstanceData;
 use crate::runtime::memory::LinearMemory;
@@ -76,8 +77,8 @@ pub(crate) struct StoreOpaque {
     pub pending_trap: Option<Trap>,
     /// A panic caught in a host function, resumed once wasm has unwound.
     pub pending_panic: Option<Box<dyn Any + Send>>,
-    /// How many host-to-wasm calls are active.
-    pub depth: u32,
+    /// The resource limiter, if the host set one, and the counts it checks.
+    pub limits: StoreLimiter,
 }
 
 /// The store proper: the opaque part and the host's data.
@@ -112,7 +113,7 @@ impl<T> Store<T> {
                 host_globals: Vec::new(),
                 pending_trap: None,
                 pending_panic: None,
-                depth: 0,
+                limits: StoreLimiter::default(),
             },
             data,
         });
@@ -164,6 +165,15 @@ impl<T> Store<T> {
         self.inner.opaque.vm.epoch_deadline = now.saturating_add(ticks);
     }
 
+    /// Gives the store a resource limiter (replacing any other): it decides
+    /// how far the store's memories and tables may grow and how many
+    /// instances, memories and tables the store may hold (see
+    /// [`ResourceLimiter`]; [`StoreLimits`](crate::StoreLimits) is the usual
+    /// one). Existing memories and tables are not checked again.
+    pub fn limiter(&mut self, limiter: impl ResourceLimiter + 'static) {
+        self.inner.opaque.limits.set(Box::new(limiter));
+    }
+
     /// The engine.
     pub fn engine(&self) -> &Engine {
         &self.inner.opaque.engine
@@ -175,6 +185,36 @@ impl<T> Store<T> {
 
     pub(crate) fn opaque_ref(&self) -> &StoreOpaque {
         &self.inner.opaque
+    }
+}
+
+impl StoreOpaque {
+    /// The limiter of the store whose [`VMStoreContext`] is at `vm`, reached
+    /// without borrowing the rest of the store (compiled code is running in
+    /// it, and its instances are borrowed by the caller).
+    ///
+    /// # Safety
+    /// `vm` must be the `vm` field of a live `StoreOpaque` (every VMContext's
+    /// store pointer is), and nothing else may use its limiter meanwhile.
+    pub(crate) unsafe fn limits_of<'a>(vm: *mut VMStoreContext) -> &'a mut StoreLimiter {
+        // SAFETY: per the contract `vm` lies `offset_of!(vm)` bytes into a
+        // live StoreOpaque; the place projection borrows only `limits`.
+        unsafe {
+            let store = vm.byte_sub(std::mem::offset_of!(StoreOpaque, vm)).cast::<StoreOpaque>();
+            &mut (*store).limits
+        }
+    }
+
+    /// The pending-trap slot of the store whose [`VMStoreContext`] is at `vm`.
+    ///
+    /// # Safety
+    /// As for [`StoreOpaque::limits_of`].
+    pub(crate) unsafe fn pending_trap_of<'a>(vm: *mut VMStoreContext) -> &'a mut Option<Trap> {
+        // SAFETY: as in `limits_of`.
+        unsafe {
+            let store = vm.byte_sub(std::mem::offset_of!(StoreOpaque, vm)).cast::<StoreOpaque>();
+            &mut (*store).pending_trap
+        }
     }
 }
 

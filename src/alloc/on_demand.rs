@@ -29,8 +29,8 @@ impl InstanceAllocator for OnDemandAllocator {
             .collect::<Result<Vec<_>>>()?;
         let tables = info.tables[info.num_imported_tables as usize..]
             .iter()
-            .map(Table::new_unmaterialized)
-            .collect();
+            .map(|ty| Table::new_unmaterialized(ty, self.config.max_table_elements))
+            .collect::<Result<Vec<_>>>()?;
         let images_installed = vec![false; memories.len()];
         Ok(InstanceResources {
             vmctx: VmctxMemory::new(module.offsets().size() as usize),

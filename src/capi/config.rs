@@ -92,6 +92,16 @@ pub extern "C" fn wasmpool_config_set_memory_init_cow(
 
 /// Sets how many bytes of native stack wasm may use before it traps with
 /// `WASMPOOL_TRAP_STACK_OVERFLOW` (default 512 KiB). A NULL `config` is ignored.
+///
+/// The budget is per host thread and counted from the thread's outermost
+/// call into wasm: host functions that call wasm again (through this store or
+/// another) spend the same budget, so a chain wasm -> host -> wasm ... of any
+/// depth traps instead of exhausting the thread's stack. It never reaches
+/// below the thread's real stack bottom plus a 32 KiB reserve kept for host
+/// functions and the trap path: on a thread with a smaller stack than the
+/// budget, wasm gets what the thread has. Any thread with a stack of 64 KiB
+/// or more can run wasm; host functions called from wasm should not use
+/// more than 32 KiB of stack.
 #[unsafe(no_mangle)]
 pub extern "C" fn wasmpool_config_set_max_wasm_stack(config: *mut wasmpool_config_t, bytes: usize) {
     update(config, |c| c.max_wasm_stack = bytes);
@@ -134,6 +144,48 @@ pub extern "C" fn wasmpool_config_set_wasm_multi_memory(
     update(config, |c| c.wasm_multi_memory = enable);
 }
 
+/// Sets the largest function body, in bytes, a module may contain (default
+/// 7,654,321, the limit browsers apply, which every real module respects).
+/// `wasmpool_module_new` refuses a module with a larger body with a
+/// `WASMPOOL_ERROR_LIMIT` error naming `max_function_size`, before any code
+/// is generated: compiling a function costs time and memory in proportion to
+/// its body, so a host compiling untrusted modules may want less. A NULL
+/// `config` is ignored.
+#[unsafe(no_mangle)]
+pub extern "C" fn wasmpool_config_set_max_function_size(
+    config: *mut wasmpool_config_t,
+    bytes: usize,
+) {
+    update(config, |c| c.max_function_size = bytes);
+}
+
+/// Sets the largest module binary, in bytes, `wasmpool_module_new` accepts
+/// (default 1 GiB, the limit browsers apply); a larger one is a
+/// `WASMPOOL_ERROR_LIMIT` error naming `max_module_size`, before it is
+/// parsed. A NULL `config` is ignored.
+#[unsafe(no_mangle)]
+pub extern "C" fn wasmpool_config_set_max_module_size(
+    config: *mut wasmpool_config_t,
+    bytes: usize,
+) {
+    update(config, |c| c.max_module_size = bytes);
+}
+
+/// Sets the most elements a table outside the pool may hold: tables of an
+/// on-demand engine, and tables made with `wasmpool_table_new` (default
+/// 10,000,000). A module declaring a larger table is refused at
+/// `wasmpool_module_new` with a `WASMPOOL_ERROR_LIMIT` error, and growth past
+/// it fails (`table.grow` returns -1), so a store without a limiter is still
+/// bounded. Pooled tables are bounded by the pool's `table_elements`. A NULL
+/// `config` is ignored.
+#[unsafe(no_mangle)]
+pub extern "C" fn wasmpool_config_set_max_table_elements(
+    config: *mut wasmpool_config_t,
+    elements: u32,
+) {
+    update(config, |c| c.max_table_elements = elements);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,6 +202,9 @@ mod tests {
         wasmpool_config_set_epoch_interruption(c, true);
         wasmpool_config_set_parallel_compilation(c, false);
         wasmpool_config_set_wasm_multi_memory(c, false);
+        wasmpool_config_set_max_table_elements(c, 77);
+        wasmpool_config_set_max_function_size(c, 1 << 20);
+        wasmpool_config_set_max_module_size(c, 1 << 24);
         // SAFETY: `c` is live until deleted below.
         let got = unsafe { (*c).config.clone() };
         let want = Config {
@@ -163,6 +218,9 @@ mod tests {
             parallel_compilation: false,
             wasm_multi_memory: false,
             allocation_strategy: crate::config::InstanceAllocationStrategy::OnDemand,
+            max_table_elements: 77,
+            max_function_size: 1 << 20,
+            max_module_size: 1 << 24,
         };
         assert_eq!(got, want);
         wasmpool_config_delete(c);

@@ -76,8 +76,10 @@ pub extern "C" fn wasmpool_memory_size(memory: *const wasmpool_memory_t) -> u64 
 /// Grows the memory by `delta_pages` 64 KiB pages. On success writes the
 /// previous size in pages to `*prev_pages` (which may be NULL when not
 /// wanted). Growing past the memory's maximum or the pool's
-/// `max_memory_size` is a `WASMPOOL_ERROR_RESOURCE` error and changes
-/// nothing; a NULL memory is `WASMPOOL_ERROR_INVALID_ARGUMENT`. Pointers from
+/// `max_memory_size`, or further than the OS will map, is a
+/// `WASMPOOL_ERROR_RESOURCE` error; growth the store's limiter
+/// (`wasmpool_store_limiter`) refuses is `WASMPOOL_ERROR_LIMIT`; either
+/// changes nothing. A NULL memory is `WASMPOOL_ERROR_INVALID_ARGUMENT`. Pointers from
 /// `wasmpool_memory_data` may be invalidated. Not callable from inside the
 /// store's host functions.
 #[unsafe(no_mangle)]
@@ -123,7 +125,8 @@ pub extern "C" fn wasmpool_memory_type(
 /// `store`, outside any instance, for example to define in a linker with
 /// `wasmpool_linker_define_memory`. Writes a handle borrowed from the store to
 /// `*out`. NULL pointers or `min > max` are `WASMPOOL_ERROR_INVALID_ARGUMENT`;
-/// a size the address space cannot hold is `WASMPOOL_ERROR_RESOURCE`.
+/// a size the store's limiter refuses is `WASMPOOL_ERROR_LIMIT`; a size the
+/// address space cannot hold is `WASMPOOL_ERROR_RESOURCE`.
 #[unsafe(no_mangle)]
 pub extern "C" fn wasmpool_memory_new(
     store: *mut wasmpool_store_t,

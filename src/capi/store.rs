@@ -394,7 +394,9 @@ pub extern "C" fn wasmpool_store_data(store: *const wasmpool_store_t) -> *mut c_
 /// consumes some; at zero, execution traps with `WASMPOOL_TRAP_OUT_OF_FUEL`).
 /// Fails with `WASMPOOL_ERROR_UNSUPPORTED` unless the engine was configured
 /// with `wasmpool_config_set_consume_fuel(config, true)`; a NULL store is
-/// `WASMPOOL_ERROR_INVALID_ARGUMENT`.
+/// `WASMPOOL_ERROR_INVALID_ARGUMENT`. Fuel is counted in a signed 64-bit
+/// word, so `fuel` is clamped to `INT64_MAX` (2^63 - 1): setting more gives
+/// exactly that much, and `wasmpool_store_get_fuel` reports the clamped value.
 #[unsafe(no_mangle)]
 pub extern "C" fn wasmpool_store_set_fuel(
     store: *mut wasmpool_store_t,
@@ -427,10 +429,67 @@ pub extern "C" fn wasmpool_store_get_fuel(
     })
 }
 
+/// Limits what the store may hold and how far its memories and tables may
+/// grow (Wasmtime's `wasmtime_store_limiter`). A negative value means
+/// unlimited:
+/// - `memory_size`: the most bytes any one linear memory may reach;
+/// - `table_elements`: the most elements any one table may reach;
+/// - `instances`, `tables`, `memories`: the most instances, tables and
+///   memories (defined by instances or created by the host) the store may
+///   hold.
+///
+/// Growth past `memory_size` or `table_elements` fails as the spec allows:
+/// `memory.grow` / `table.grow` return -1 to the guest, and
+/// `wasmpool_memory_grow` / `wasmpool_table_grow` return a
+/// `WASMPOOL_ERROR_LIMIT` error. Creating a memory or table whose minimum is
+/// past them, or more instances, tables or memories than allowed, is a
+/// `WASMPOOL_ERROR_LIMIT` error naming the limit, and nothing is allocated.
+/// Replaces any earlier limits; what the store already holds is not checked
+/// again. A NULL store, or a call from inside one of the store's host
+/// functions, does nothing.
+#[unsafe(no_mangle)]
+pub extern "C" fn wasmpool_store_limiter(
+    store: *mut wasmpool_store_t,
+    memory_size: i64,
+    table_elements: i64,
+    instances: i64,
+    tables: i64,
+    memories: i64,
+) {
+    ffi_value((), || {
+        // SAFETY: a non-NULL store is live and held by this thread.
+        let Some(s) = (unsafe { store.as_ref() }) else { return };
+        if s.check_idle("wasmpool_store_limiter").is_err() {
+            return;
+        }
+        let limit = |n: i64| usize::try_from(n).ok();
+        let mut b = crate::StoreLimitsBuilder::new();
+        if let Some(n) = limit(memory_size) {
+            b = b.memory_size(n);
+        }
+        if let Some(n) = limit(table_elements) {
+            b = b.table_elements(n);
+        }
+        if let Some(n) = limit(instances) {
+            b = b.instances(n);
+        }
+        if let Some(n) = limit(tables) {
+            b = b.tables(n);
+        }
+        if let Some(n) = limit(memories) {
+            b = b.memories(n);
+        }
+        // SAFETY: idle, checked above.
+        unsafe { s.rust() }.limiter(b.build());
+    })
+}
+
 /// Sets the epoch deadline of this store to `ticks_beyond_current` epochs
 /// after the engine's current epoch: once `wasmpool_engine_increment_epoch`
 /// has advanced the engine that far, running wasm traps with
-/// `WASMPOOL_TRAP_INTERRUPT`. Only has an effect when the engine was
+/// `WASMPOOL_TRAP_INTERRUPT`. Until this is called the deadline is never
+/// reached (a new store's deadline is the largest epoch, `UINT64_MAX`): set
+/// one before running untrusted code. The sum saturates at `UINT64_MAX`. Only has an effect when the engine was
 /// configured with `wasmpool_config_set_epoch_interruption(config, true)`.
 /// A NULL store, or a call from inside one of the store's host functions, does
 /// nothing.

@@ -89,9 +89,12 @@ pub extern "C" fn wasmpool_table_set(
 
 /// Grows the table by `delta` elements set to `*init` (of the table's element
 /// kind). On success writes the previous size to `*prev_size` (may be NULL
-/// when not wanted). Growing past the table's maximum or the pool's
-/// `table_elements` is `WASMPOOL_ERROR_RESOURCE`; NULL `table` or `init` is
-/// `WASMPOOL_ERROR_INVALID_ARGUMENT`.
+/// when not wanted). Growing past the table's maximum, the pool's
+/// `table_elements`, the engine's `max_table_elements`, or further than
+/// memory can be allocated is `WASMPOOL_ERROR_RESOURCE`; growth the store's
+/// limiter (`wasmpool_store_limiter`) refuses is `WASMPOOL_ERROR_LIMIT`; NULL
+/// `table` or `init` is `WASMPOOL_ERROR_INVALID_ARGUMENT`. A failed growth
+/// changes nothing.
 #[unsafe(no_mangle)]
 pub extern "C" fn wasmpool_table_grow(
     table: *mut wasmpool_table_t,
@@ -147,7 +150,10 @@ pub extern "C" fn wasmpool_table_type(
 /// `store`, every element set to `*init`, outside any instance. Writes a
 /// handle borrowed from the store to `*out`. NULL pointers, a non-reference
 /// element kind, `min > max` or an `init` of another kind are
-/// `WASMPOOL_ERROR_INVALID_ARGUMENT`.
+/// `WASMPOOL_ERROR_INVALID_ARGUMENT`; a `min` above the engine's
+/// `max_table_elements` (default 10,000,000), or one the store's limiter
+/// refuses, is `WASMPOOL_ERROR_LIMIT`; elements that cannot be allocated are
+/// `WASMPOOL_ERROR_RESOURCE`. Never aborts, whatever `min` is.
 #[unsafe(no_mangle)]
 pub extern "C" fn wasmpool_table_new(
     store: *mut wasmpool_store_t,

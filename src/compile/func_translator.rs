@@ -20,7 +20,7 @@
 
 use crate::compile::env::{self, ModuleEnv, POINTER, builtin_signature, ir_type, wasm_signature};
 use crate::error::{Error, ErrorKind, Result};
-use crate::runtime::builtins::{Builtin, NUM_BUILTINS};
+use crate::runtime::builtins::{Builtin, GROW_TRAPPED, NUM_BUILTINS};
 use crate::runtime::vmcontext::{
     FUNCREF_TYPE_ID, FUNCREF_VMCTX, FUNCREF_WASM_CALL, STORE_CONTEXT_EPOCH_COUNTER,
     STORE_CONTEXT_EPOCH_DEADLINE, STORE_CONTEXT_FUEL, STORE_CONTEXT_STACK_LIMIT, VMCTX_BUILTINS,
@@ -504,6 +504,13 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
         self.b.switch_to_block(done);
         self.b.seal_block(done);
         self.b.ins().band_imm_s(encoded, !1)
+    }
+
+    /// Traps (with the store's pending trap) when a growth builtin returned
+    /// `GROW_TRAPPED`: the store's resource limiter asked for it.
+    fn trap_if_grow_trapped(&mut self, v: Value) {
+        let trapped = self.b.ins().icmp_imm_u(IntCC::Equal, v, i64::from(GROW_TRAPPED));
+        self.b.ins().trapnz(trapped, env::trap_code(TrapCode::Host));
     }
 
     fn builtin(&mut self, builtin: Builtin, args: &[Value]) -> Option<Value> {
@@ -993,6 +1000,7 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
                 let delta = self.pop();
                 let idx = self.b.ins().iconst(types::I32, mem as i64);
                 let v = self.builtin(Builtin::MemoryGrow, &[idx, delta]).expect("result");
+                self.trap_if_grow_trapped(v);
                 self.push(v);
             }
             O::MemoryFill { mem } => {
@@ -1050,6 +1058,7 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
                 let (init, delta) = self.pop2();
                 let t = self.b.ins().iconst(types::I32, table as i64);
                 let v = self.builtin(Builtin::TableGrow, &[t, delta, init]).expect("result");
+                self.trap_if_grow_trapped(v);
                 self.push(v);
             }
             O::TableFill { table } => {

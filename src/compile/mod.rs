@@ -12,7 +12,7 @@ pub(crate) mod func_translator;
 pub(crate) mod trampolines;
 
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::module::info::ModuleInfo;
 use crate::runtime::vmcontext::VMOffsets;
 use code_memory::{CodeMemory, CompiledFunc};
@@ -90,6 +90,44 @@ enum Job {
 /// Compiles every defined function of a module (and the trampolines of the
 /// escaping ones) and links them into executable memory. Also reports which
 /// memories and tables the code may write.
+/// Bodies smaller than this compile without the memory check below.
+const CHECKED_BODY_SIZE: usize = 64 << 10;
+
+/// Bytes of working memory compiling one byte of function body takes at
+/// the least (measured: several hundred for long straight-line bodies).
+const COMPILE_BYTES_PER_BODY_BYTE: usize = 64;
+
+/// Refuses to compile a module whose largest function body needs more
+/// working memory than the process can get, instead of letting the
+/// compiler's infallible allocations abort the process half-way: a
+/// `Resource` error naming the function. The check reserves (and at once
+/// releases) [`COMPILE_BYTES_PER_BODY_BYTE`] times the body's size, which
+/// costs a mapping and nothing more; bodies under [`CHECKED_BODY_SIZE`] are
+/// not checked. It cannot promise that compiling will succeed (the working
+/// set may be larger, and other threads allocate too), only that a body
+/// that clearly cannot be compiled is refused cleanly.
+fn check_compile_memory(info: &ModuleInfo) -> Result<()> {
+    let Some((i, body)) = info.bodies.iter().enumerate().max_by_key(|(_, b)| b.len()) else {
+        return Ok(());
+    };
+    if body.len() < CHECKED_BODY_SIZE {
+        return Ok(());
+    }
+    let need = body.len().saturating_mul(COMPILE_BYTES_PER_BODY_BYTE);
+    let mut probe: Vec<u8> = Vec::new();
+    probe.try_reserve_exact(need).map_err(|_| {
+        Error::new(
+            ErrorKind::Resource,
+            format!(
+                "not enough memory to compile function {} ({} bytes of body need at least {need} \
+                 bytes of working memory)",
+                info.num_imported_funcs as usize + i,
+                body.len()
+            ),
+        )
+    })
+}
+
 pub(crate) fn compile_module(
     isa: &dyn TargetIsa,
     config: &Config,
@@ -107,6 +145,7 @@ pub(crate) fn compile_module(
         fuel: config.consume_fuel,
         epochs: config.epoch_interruption,
     };
+    check_compile_memory(info)?;
     let mut jobs = Vec::new();
     for f in info.num_imported_funcs..info.functions.len() as u32 {
         jobs.push(Job::Wasm(f));
@@ -149,11 +188,19 @@ pub(crate) fn compile_module(
     } else {
         let chunk = jobs.len().div_ceil(threads);
         let results: Vec<Result<(Vec<CompiledFunc>, Writes)>> = std::thread::scope(|s| {
-            let handles: Vec<_> = jobs.chunks(chunk).map(|c| s.spawn(move || run(c))).collect();
+            // A thread the OS refuses (no memory for its stack) is no error:
+            // its chunk compiles here instead.
+            let handles: Vec<_> = jobs
+                .chunks(chunk)
+                .map(|c| (c, std::thread::Builder::new().spawn_scoped(s, move || run(c))))
+                .collect();
             handles
                 .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| Err(Error::internal("compiler thread panicked")))
+                .map(|(c, h)| match h {
+                    Ok(h) => h
+                        .join()
+                        .unwrap_or_else(|_| Err(Error::internal("compiler thread panicked"))),
+                    Err(_) => run(c),
                 })
                 .collect()
         });

@@ -249,6 +249,64 @@ pub(crate) fn decode(wasm: &[u8]) -> Result<ModuleInfo> {
 }
 
 /// Validates `wasm` against `features` and decodes it.
+/// Refuses a binary larger than `max_module_size`, or with a function body
+/// larger than `max_function_size`, before anything is validated, decoded or
+/// compiled: a `Limit` error naming the knob. The scan reads only section
+/// and body headers, so it costs nothing in proportion to the bodies.
+/// Malformed input is left for validation to report.
+pub(crate) fn check_sizes(
+    wasm: &[u8],
+    max_module_size: usize,
+    max_function_size: usize,
+) -> Result<()> {
+    if wasm.len() > max_module_size {
+        return Err(Error::new(
+            ErrorKind::Limit,
+            format!(
+                "the module is {} bytes, larger than max_module_size ({max_module_size} bytes)",
+                wasm.len()
+            ),
+        ));
+    }
+    let mut num_imported_funcs = 0;
+    let mut defined = 0u32;
+    for payload in Parser::new(0).parse_all(wasm) {
+        let Ok(payload) = payload else { return Ok(()) };
+        match payload {
+            Payload::ImportSection(reader) => {
+                num_imported_funcs = reader
+                    .into_imports()
+                    .filter(|i| {
+                        i.as_ref().is_ok_and(|i| {
+                            matches!(
+                                i.ty,
+                                wasmparser::TypeRef::Func(_) | wasmparser::TypeRef::FuncExact(_)
+                            )
+                        })
+                    })
+                    .count() as u32;
+            }
+            Payload::CodeSectionEntry(body) => {
+                let range = body.range();
+                let len = (range.end - range.start) as usize;
+                if len > max_function_size {
+                    return Err(Error::new(
+                        ErrorKind::Limit,
+                        format!(
+                            "function {} has a body of {len} bytes, larger than \
+                             max_function_size ({max_function_size} bytes)",
+                            num_imported_funcs + defined
+                        ),
+                    ));
+                }
+                defined += 1;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn decode_with(wasm: &[u8], features: WasmFeatures) -> Result<ModuleInfo> {
     Validator::new_with_features(features).validate_all(wasm).map_err(invalid)?;
 

@@ -157,6 +157,8 @@ impl Module {
     /// invalid input is an `InvalidModule` error naming the problem and its
     /// byte offset.
     pub fn new(engine: &Engine, wasm: &[u8]) -> Result<Module> {
+        let config = engine.config();
+        info::check_sizes(wasm, config.max_module_size, config.max_function_size)?;
         let info = info::decode_with(wasm, info::features(engine.config().wasm_multi_memory))?;
         let offsets = VMOffsets::new(&info);
         engine.check_module(&info, &offsets)?;
@@ -309,6 +311,15 @@ impl Module {
     /// The module's process-unique id.
     pub(crate) fn id(&self) -> u64 {
         self.0.id
+    }
+
+    /// Bytes of copy-on-write memory images the module holds, for as long
+    /// as it lives (each image's length; every instance shares them). An
+    /// image is made only where it pays, so this is at most 1 MiB or four
+    /// times the data bytes per memory; 0 on an on-demand engine or without
+    /// `memory_init_cow`.
+    pub fn image_bytes(&self) -> usize {
+        self.0.images.iter().flatten().map(|i| i.len()).sum()
     }
 
     /// The copy-on-write image of defined memory `i`, if it has one.

@@ -36,6 +36,17 @@ pub(crate) enum Builtin {
     TableLazyInit,
 }
 
+/// What `memory.grow` and `table.grow` builtins return when the store's
+/// resource limiter asked for a trap (recorded as the store's pending trap):
+/// compiled code traps with `Host` on it. No old size can take this value:
+/// memories have at most 65,536 pages and tables at most
+/// [`MAX_TABLE_LIMIT`] elements.
+pub(crate) const GROW_TRAPPED: u32 = u32::MAX - 1;
+
+/// The most elements any table may hold, so that no old size a growth
+/// returns is confused with -1 or [`GROW_TRAPPED`].
+pub(crate) const MAX_TABLE_LIMIT: u32 = u32::MAX - 2;
+
 /// Number of builtins.
 pub(crate) const NUM_BUILTINS: usize = 11;
 

@@ -92,6 +92,13 @@ impl InstanceData {
         self.module.offsets()
     }
 
+    /// The store context this instance's VMContext points to.
+    pub(crate) fn store_context(&self) -> *mut VMStoreContext {
+        // SAFETY: `allocate` wrote the store context pointer at this offset
+        // of the live VMContext.
+        unsafe { *(self.vmctx().add(VMCTX_STORE_CONTEXT as usize) as *const *mut VMStoreContext) }
+    }
+
     /// The instance whose VMContext is `vmctx`.
     ///
     /// # Safety

@@ -5,8 +5,11 @@
 //! the return value and turned into traps by the compiled code. A panic here
 //! would be a bug; it aborts rather than unwinding into wasm frames.
 
-use crate::runtime::builtins::NUM_BUILTINS;
+use crate::limits::{GrowFailure, grow_memory, grow_table};
+use crate::runtime::builtins::{GROW_TRAPPED, NUM_BUILTINS};
 use crate::runtime::instance::InstanceData;
+use crate::runtime::vmcontext::VMStoreContext;
+use crate::store::StoreOpaque;
 
 /// The builtin table every VMContext points to: one function pointer per
 /// `Builtin`, in its order (compiled code loads entry `i` at offset `8 * i`).
@@ -55,14 +58,29 @@ fn ok(r: Result<(), crate::trap::TrapCode>) -> u32 {
     r.is_ok() as u32
 }
 
-unsafe extern "C" fn memory_grow(vmctx: *mut u8, mem: u32, delta: u32) -> u32 {
-    // SAFETY: see `instance`; the memory object outlives the call.
-    let m = unsafe { instance(vmctx) }.memory(mem);
-    // SAFETY: `m.mem` points to the live memory object.
-    match unsafe { &mut *m.mem }.grow(delta as u64) {
-        Some(old) => old as u32,
-        None => u32::MAX,
+/// A growth result: the old size, `u32::MAX` (-1) when refused, or
+/// [`GROW_TRAPPED`] after recording the limiter's trap in the store.
+fn grow_result(vm: *mut VMStoreContext, r: Result<u32, GrowFailure>) -> u32 {
+    match r {
+        Ok(old) => old,
+        Err(GrowFailure::Refused | GrowFailure::Failed) => u32::MAX,
+        Err(GrowFailure::Trap(trap)) => {
+            // SAFETY: `vm` is the live store context of the calling instance,
+            // and no one else touches its pending trap during the call.
+            *unsafe { StoreOpaque::pending_trap_of(vm) } = Some(trap);
+            GROW_TRAPPED
+        }
     }
+}
+
+unsafe extern "C" fn memory_grow(vmctx: *mut u8, mem: u32, delta: u32) -> u32 {
+    // SAFETY: see `instance`.
+    let inst = unsafe { instance(vmctx) };
+    let (m, vm) = (inst.memory(mem), inst.store_context());
+    // SAFETY: `m.mem` points to the live memory object; the store context
+    // is the instance's own, and its limiter is not otherwise in use.
+    let r = unsafe { grow_memory(StoreOpaque::limits_of(vm), &mut *m.mem, delta as u64) };
+    grow_result(vm, r.map(|pages| pages as u32))
 }
 
 unsafe extern "C" fn memory_fill(vmctx: *mut u8, mem: u32, dst: u64, val: u32, len: u64) -> u32 {
@@ -119,9 +137,11 @@ unsafe extern "C" fn data_drop(vmctx: *mut u8, data: u32) {
 
 unsafe extern "C" fn table_grow(vmctx: *mut u8, table: u32, delta: u32, init: usize) -> u32 {
     // SAFETY: see `instance`.
-    let t = unsafe { instance(vmctx) }.table(table);
-    // SAFETY: the table object outlives the call.
-    unsafe { &mut *t.table }.grow(delta, init).unwrap_or(u32::MAX)
+    let inst = unsafe { instance(vmctx) };
+    let (t, vm) = (inst.table(table), inst.store_context());
+    // SAFETY: as in `memory_grow`.
+    let r = unsafe { grow_table(StoreOpaque::limits_of(vm), &mut *t.table, delta, init) };
+    grow_result(vm, r)
 }
 
 unsafe extern "C" fn table_fill(vmctx: *mut u8, table: u32, dst: u32, val: usize, len: u32) -> u32 {

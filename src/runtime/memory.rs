@@ -99,10 +99,12 @@ pub(crate) struct LinearMemory {
     reservation: usize,
     /// Accessible bytes.
     length: usize,
-    /// The wasm maximum, in bytes.
+    /// The most bytes growth may reach: the wasm maximum, capped by the
+    /// pool slot's capacity.
     max_bytes: usize,
-    /// Whether the memory type declared a maximum.
-    bounded: bool,
+    /// The maximum in pages the memory type declares (what `ty` reports,
+    /// whatever caps growth).
+    declared_max: Option<u64>,
     /// Where compiled code reads base and length; kept in sync.
     definition: *mut VMMemoryDefinition,
 }
@@ -116,6 +118,12 @@ impl LinearMemory {
     /// Allocates a memory of type `ty` laid out as `config` says. The
     /// definition pointer must be set with [`LinearMemory::bind`] before use.
     pub(crate) fn new(ty: &MemoryType, config: &Config) -> Result<LinearMemory> {
+        if ty.min > WASM32_MAX_PAGES {
+            return Err(Error::invalid_argument(format!(
+                "a 32-bit memory has at most {WASM32_MAX_PAGES} pages, not {}",
+                ty.min
+            )));
+        }
         let min = ty.min * WASM_PAGE_SIZE;
         let max = max_bytes(ty);
         let reservation = config.memory_reservation.max(min);
@@ -141,7 +149,7 @@ impl LinearMemory {
             reservation,
             length: 0,
             max_bytes: max as usize,
-            bounded: ty.max.is_some(),
+            declared_max: ty.max,
             definition: std::ptr::null_mut(),
         };
         memory.set_length(min as usize)?;
@@ -168,7 +176,7 @@ impl LinearMemory {
             reservation: capacity,
             length,
             max_bytes: (max_bytes(ty) as usize).min(capacity),
-            bounded: ty.max.is_some(),
+            declared_max: ty.max,
             definition: std::ptr::null_mut(),
         }
     }
@@ -183,10 +191,11 @@ impl LinearMemory {
         self.length
     }
 
-    /// The maximum size in pages, if the memory type bounds it.
+    /// The maximum size in pages the memory type declares: the same under
+    /// every allocation strategy (a pool slot's capacity limits growth, it
+    /// does not change the type).
     pub(crate) fn max_pages(&self) -> Option<u64> {
-        let pages = self.max_bytes as u64 / WASM_PAGE_SIZE;
-        (pages < WASM32_MAX_PAGES || self.bounded).then_some(pages)
+        self.declared_max
     }
 
     /// Connects the memory to the definition compiled code reads, and fills it.

@@ -18,6 +18,8 @@
 //! Like memories, a table keeps a pointer to the `VMTableDefinition` compiled
 //! code reads and updates it whenever the storage moves or grows.
 
+use crate::error::{Error, ErrorKind, Result};
+use crate::runtime::builtins::MAX_TABLE_LIMIT;
 use crate::runtime::vmcontext::VMTableDefinition;
 use crate::types::{TableType, ValType};
 use std::sync::Arc;
@@ -48,7 +50,11 @@ const MATERIALIZED: usize = 1;
 #[derive(Debug)]
 pub(crate) struct Table {
     storage: Storage,
-    max: Option<u32>,
+    /// The maximum the table's type declares (what `ty` reports).
+    declared_max: Option<u32>,
+    /// The most elements growth may reach: the declared maximum, capped by
+    /// the pool's `table_elements` or the engine's `max_table_elements`.
+    limit: u32,
     element: ValType,
     definition: *mut VMTableDefinition,
     lazy: Option<LazyInit>,
@@ -58,43 +64,69 @@ pub(crate) struct Table {
 }
 
 impl Table {
-    /// A table of type `ty` with every element set to `init` (decoded form).
-    pub(crate) fn new(ty: &TableType, init: usize) -> Table {
+    /// A table of type `ty` with every element set to `init` (decoded form),
+    /// which may never hold more than `limit` elements. A `Limit` error when
+    /// the minimum exceeds `limit`, a `Resource` error when the elements
+    /// cannot be allocated: never an abort.
+    pub(crate) fn new(ty: &TableType, init: usize, limit: u32) -> Result<Table> {
+        let mut table = Table::new_unmaterialized(ty, limit)?;
         let encoded = encode(ty.element, init);
-        Table {
-            storage: Storage::Vec(vec![encoded; ty.min as usize]),
-            max: ty.max,
-            element: ty.element,
-            definition: std::ptr::null_mut(),
-            lazy: None,
-            materialized: 0..0,
+        if encoded != 0 {
+            table.raw_mut().fill(encoded);
         }
+        Ok(table)
     }
 
     /// A table of type `ty` whose elements are all zero: null, or (for a
-    /// funcref table given a lazy-init source) not yet materialized.
-    pub(crate) fn new_unmaterialized(ty: &TableType) -> Table {
-        Table {
-            storage: Storage::Vec(vec![0; ty.min as usize]),
-            max: ty.max,
+    /// funcref table given a lazy-init source) not yet materialized. Fails
+    /// as [`Table::new`] does.
+    pub(crate) fn new_unmaterialized(ty: &TableType, limit: u32) -> Result<Table> {
+        let limit = limit.min(MAX_TABLE_LIMIT);
+        if ty.min > limit {
+            return Err(Error::new(
+                ErrorKind::Limit,
+                format!(
+                    "a table of {} elements exceeds the limit of {limit} elements \
+                     (max_table_elements)",
+                    ty.min
+                ),
+            ));
+        }
+        let elements = try_zeroed_vec(ty.min as usize).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Resource,
+                format!("cannot allocate a table of {} elements", ty.min),
+            )
+        })?;
+        Ok(Table {
+            storage: Storage::Vec(elements),
+            declared_max: ty.max,
+            limit: ty.max.map_or(limit, |m| m.min(limit)),
             element: ty.element,
             definition: std::ptr::null_mut(),
             lazy: None,
             materialized: 0..0,
-        }
+        })
     }
 
     /// A table of type `ty` in a pool slot of `capacity` elements at `ptr`,
-    /// whose elements are all zero (null, or not yet materialized).
+    /// whose elements are all zero (null, or not yet materialized), and which
+    /// may grow to `table_elements` (the pool's knob, at most `capacity`).
     ///
     /// # Safety
     /// The slot must be readable and writable and owned by the table for its
     /// lifetime.
-    pub(crate) unsafe fn in_slot(ptr: *mut usize, capacity: usize, ty: &TableType) -> Table {
-        let max = Some(ty.max.map_or(capacity as u32, |m| m.min(capacity as u32)));
+    pub(crate) unsafe fn in_slot(
+        ptr: *mut usize,
+        capacity: usize,
+        table_elements: usize,
+        ty: &TableType,
+    ) -> Table {
+        let pool_limit = table_elements.min(capacity).min(MAX_TABLE_LIMIT as usize) as u32;
         Table {
             storage: Storage::Slot { ptr, len: ty.min as usize, capacity },
-            max,
+            declared_max: ty.max,
+            limit: ty.max.map_or(pool_limit, |m| m.min(pool_limit)),
             element: ty.element,
             definition: std::ptr::null_mut(),
             lazy: None,
@@ -135,9 +167,15 @@ impl Table {
         self.element
     }
 
-    /// The current type (its minimum is the current size).
+    /// The current type: its minimum is the current size, its maximum the
+    /// declared one (whatever caps growth beyond it).
     pub(crate) fn ty(&self) -> TableType {
-        TableType { element: self.element, min: self.len() as u32, max: self.max }
+        TableType { element: self.element, min: self.len() as u32, max: self.declared_max }
+    }
+
+    /// The declared maximum, for a resource limiter's information.
+    pub(crate) fn declared_max(&self) -> Option<u32> {
+        self.declared_max
     }
 
     /// Current number of elements.
@@ -234,16 +272,17 @@ impl Table {
     }
 
     /// Grows by `delta` elements set to `init` (decoded form); returns the
-    /// old size or `None` when the maximum refuses.
+    /// old size, or `None` when the limit refuses or the elements cannot be
+    /// allocated (never an abort).
     pub(crate) fn grow(&mut self, delta: u32, init: usize) -> Option<u32> {
         let old = self.len() as u32;
         let new = old.checked_add(delta)?;
-        if self.max.is_some_and(|m| new > m) {
+        if new > self.limit {
             return None;
         }
         let encoded = encode(self.element, init);
         match &mut self.storage {
-            Storage::Vec(v) => v.resize(new as usize, encoded),
+            Storage::Vec(v) => try_grow_vec(v, new as usize, encoded)?,
             Storage::Slot { len, capacity, .. } => {
                 if new as usize > *capacity {
                     return None;
@@ -289,6 +328,32 @@ impl Table {
     }
 }
 
+/// Resizes `v` to `len` elements, filling new ones with `value`; `None`
+/// (and `v` unchanged) when the memory cannot be allocated.
+fn try_grow_vec(v: &mut Vec<usize>, len: usize, value: usize) -> Option<()> {
+    v.try_reserve_exact(len.saturating_sub(v.len())).ok()?;
+    v.resize(len, value);
+    Some(())
+}
+
+/// A vector of `len` zeros, allocated zeroed (fresh pages from the OS need
+/// no writing); `None` when the memory cannot be allocated.
+fn try_zeroed_vec(len: usize) -> Option<Vec<usize>> {
+    if len == 0 {
+        return Some(Vec::new());
+    }
+    let layout = std::alloc::Layout::array::<usize>(len).ok()?;
+    // SAFETY: `layout` has a non-zero size.
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) } as *mut usize;
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: `ptr` was allocated by the global allocator with the layout of
+    // `len` `usize`s, all initialized (to zero), so it is a valid vector of
+    // length and capacity `len`.
+    Some(unsafe { Vec::from_raw_parts(ptr, len, len) })
+}
+
 /// The stored form of a decoded element value.
 fn encode(element: ValType, value: usize) -> usize {
     match element {
@@ -307,7 +372,7 @@ mod tests {
         let funcrefs = [0u8; 64];
         let mut slot = vec![0usize; 8];
         // SAFETY: `slot` outlives the table in this test.
-        let mut t = unsafe { Table::in_slot(slot.as_mut_ptr(), 8, &ty) };
+        let mut t = unsafe { Table::in_slot(slot.as_mut_ptr(), 8, 8, &ty) };
         t.set_lazy_init(LazyInit {
             funcs: Arc::from(vec![1, u32::MAX, 0, 1]),
             funcrefs: funcrefs.as_ptr(),
@@ -331,10 +396,27 @@ mod tests {
     #[test]
     fn externref_elements_are_stored_as_they_are() {
         let ty = TableType { element: ValType::ExternRef, min: 2, max: Some(3) };
-        let mut t = Table::new(&ty, 7);
+        let mut t = Table::new(&ty, 7, 100).unwrap();
         assert_eq!(t.get(1), Some(7));
         assert_eq!(t.grow(2, 0), None, "beyond the maximum");
         t.fill(0, 9, 2).unwrap();
         assert_eq!((t.get(0), t.get(1)), (Some(9), Some(9)));
+    }
+
+    #[test]
+    fn growth_stops_at_the_limit_and_the_type_keeps_its_declared_maximum() {
+        let ty = TableType { element: ValType::ExternRef, min: 1, max: None };
+        let mut t = Table::new(&ty, 0, 100).unwrap();
+        assert_eq!(t.grow(99, 0), Some(1));
+        assert_eq!(t.grow(1, 0), None, "100 is the limit");
+        assert_eq!(t.ty().max, None);
+        let mut slot = vec![0usize; 512];
+        // SAFETY: `slot` outlives the table in this test.
+        let mut t = unsafe { Table::in_slot(slot.as_mut_ptr(), 512, 100, &ty) };
+        assert_eq!(t.grow(99, 0), Some(1));
+        assert_eq!(t.grow(1, 0), None, "table_elements, not the slot's capacity");
+        assert_eq!(t.ty(), TableType { element: ValType::ExternRef, min: 100, max: None });
+        let big = TableType { element: ValType::FuncRef, min: u32::MAX, max: None };
+        assert_eq!(Table::new(&big, 0, 1000).unwrap_err().kind(), ErrorKind::Limit);
     }
 }

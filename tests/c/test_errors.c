@@ -251,6 +251,9 @@ static void nulls(void) {
   wasmpool_config_set_epoch_interruption(NULL, true);
   wasmpool_config_set_parallel_compilation(NULL, true);
   wasmpool_config_set_wasm_multi_memory(NULL, true);
+  wasmpool_config_set_max_function_size(NULL, 1);
+  wasmpool_config_set_max_module_size(NULL, 1);
+  wasmpool_config_set_max_table_elements(NULL, 1);
   wasmpool_pool_config_delete(NULL);
   wasmpool_pool_config_set_total_core_instances(NULL, 1);
   wasmpool_pool_config_set_total_memories(NULL, 1);
@@ -274,6 +277,7 @@ static void nulls(void) {
   wasmpool_trap_delete(NULL);
   wasmpool_store_delete(NULL);
   wasmpool_store_set_epoch_deadline(NULL, 1);
+  wasmpool_store_limiter(NULL, 1, 1, 1, 1, 1);
   wasmpool_linker_delete(NULL);
   wasmpool_instance_pre_delete(NULL);
   wasmpool_global_get(NULL, &r);

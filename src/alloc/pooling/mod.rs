@@ -382,8 +382,14 @@ impl InstanceAllocator for PoolingAllocator {
                     let capacity = self.tables.slot_bytes() / 8;
                     // SAFETY: the slot is ours until `deallocate`, readable,
                     // writable, and all zero (null) since its last reset.
-                    let table =
-                        unsafe { Table::in_slot(self.tables.base(slot).cast(), capacity, ty) };
+                    let table = unsafe {
+                        Table::in_slot(
+                            self.tables.base(slot).cast(),
+                            capacity,
+                            self.pool.table_elements,
+                            ty,
+                        )
+                    };
                     r.table_slots.push(slot.0);
                     r.tables.push(table);
                 }

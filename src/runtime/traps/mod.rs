@@ -31,6 +31,16 @@
 //! - **An alternate signal stack** per thread that runs wasm, set up the first
 //!   time the thread enters wasm, so that the handler can run even when the
 //!   fault is the thread's own stack overflowing.
+//! - **A stack limit per thread**, not per entry ([`entry_stack_limit`]).
+//!   Compiled code compares the stack pointer against the store's
+//!   `stack_limit` in every prologue. The outermost entry on a thread sets
+//!   it to `max_wasm_stack` below the entry, but never below the thread's
+//!   real stack bottom plus [`STACK_RESERVE`]; nested entries (wasm calling
+//!   the host calling wasm, through any store) inherit it from the enclosing
+//!   activation, so host frames in between spend the same budget, and an
+//!   entry that finds the stack already past the limit traps at once. So
+//!   recursion through wasm alone, or through host functions, traps with
+//!   `StackOverflow` before it reaches the thread's guard page.
 //!
 //! # Why the jump is sound
 //!
@@ -106,17 +116,25 @@ pub(crate) fn init_traps() {
 ///   nothing may sit (trampolines and wasm): a host function that `f` calls
 ///   must enter wasm again only through `catch_traps`, so no trap ever jumps
 ///   over it.
+///
+/// `stack_limit` is the limit the call runs under (from
+/// [`entry_stack_limit`]); nested entries on this thread inherit it.
 pub(crate) unsafe fn catch_traps(
     f: ArrayCallFn,
     vmctx: *mut u8,
     caller_vmctx: *mut u8,
     values: *mut u8,
     len: usize,
+    stack_limit: usize,
 ) -> Result<(), TrapInfo> {
     init_traps();
     signals::ensure_alt_stack();
-    let activation =
-        Activation { jmp_buf: JmpBuf::new(), trap: Cell::new(None), previous: ACTIVATION.get() };
+    let activation = Activation {
+        jmp_buf: JmpBuf::new(),
+        trap: Cell::new(None),
+        previous: ACTIVATION.get(),
+        stack_limit,
+    };
     ACTIVATION.set(&activation);
     // SAFETY: the buffer belongs to this frame's activation, which stays put
     // until the call returns; the caller vouches for `f` and its arguments
@@ -140,6 +158,64 @@ struct Activation {
     trap: Cell<Option<TrapInfo>>,
     /// The enclosing activation on this thread (null for the outermost).
     previous: *const Activation,
+    /// The stack limit wasm runs under; nested activations inherit it.
+    stack_limit: usize,
+}
+
+/// Bytes of the thread's stack kept free below the lowest point wasm may
+/// reach, for what runs there while wasm is at its limit: host functions
+/// (down to their next entry into wasm, which traps at once), builtins, and
+/// the trap path. Signal handlers run on the alternate stack.
+pub(crate) const STACK_RESERVE: usize = 32 << 10;
+
+/// The stack limit for an entry into wasm with the stack pointer at `sp`,
+/// or `None` when the stack is already past it (the entry must trap with
+/// `StackOverflow` instead of running anything).
+///
+/// Inside another activation on this thread, the enclosing limit; for the
+/// outermost entry, `max_wasm_stack` below `sp`, but never below the
+/// thread's stack bottom plus [`STACK_RESERVE`].
+pub(crate) fn entry_stack_limit(sp: usize, max_wasm_stack: usize) -> Option<usize> {
+    let outer = ACTIVATION.get();
+    let limit = if outer.is_null() {
+        let floor = thread_stack_bottom().saturating_add(STACK_RESERVE);
+        sp.saturating_sub(max_wasm_stack).max(floor)
+    } else {
+        // SAFETY: the innermost activation lives on this thread's stack, in
+        // a `catch_traps` frame that is still running.
+        unsafe { (*outer).stack_limit }
+    };
+    (sp > limit).then_some(limit)
+}
+
+thread_local! {
+    /// The lowest address of this thread's stack, read once (0: not yet).
+    static STACK_BOTTOM: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The lowest usable address of this thread's stack (above its guard), read
+/// with `pthread_getattr_np` the first time and cached; 1 when the C library
+/// cannot tell (only `max_wasm_stack` then bounds wasm).
+fn thread_stack_bottom() -> usize {
+    let cached = STACK_BOTTOM.get();
+    if cached != 0 {
+        return cached;
+    }
+    // SAFETY: `attr` is initialized by `pthread_getattr_np` before it is
+    // read and destroyed once; the out-pointers are valid locals.
+    let bottom = unsafe {
+        let mut attr = MaybeUninit::<libc::pthread_attr_t>::uninit();
+        if libc::pthread_getattr_np(libc::pthread_self(), attr.as_mut_ptr()) != 0 {
+            1
+        } else {
+            let (mut addr, mut size) = (ptr::null_mut(), 0usize);
+            let r = libc::pthread_attr_getstack(attr.as_ptr(), &mut addr, &mut size);
+            libc::pthread_attr_destroy(attr.as_mut_ptr());
+            if r != 0 || addr.is_null() { 1 } else { addr as usize }
+        }
+    };
+    STACK_BOTTOM.set(bottom);
+    bottom
 }
 
 impl Activation {

@@ -104,7 +104,7 @@ impl CodePage {
         // registered while `self` lives, and no frame sits between the entry
         // and a trap site but the host function of CALL_THEN_UD2, which
         // enters wasm through `catch_traps` and returns before the trap.
-        unsafe { catch_traps(self.function(offset), vmctx, ptr::null_mut(), values, 0) }
+        unsafe { catch_traps(self.function(offset), vmctx, ptr::null_mut(), values, 0, 0) }
     }
 
     fn call(&self, offset: usize) -> Result<(), TrapInfo> {
