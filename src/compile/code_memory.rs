@@ -21,10 +21,11 @@
 use crate::compile::env::from_ir_trap;
 use crate::error::{Error, ErrorKind, Result};
 use crate::module::info::Names;
+use crate::module::mapped::FileMap;
 use crate::runtime::traps::{CodeRegistration, TrapLookup, register_code};
 use crate::trap::{FrameInfo, TrapCode};
 use cranelift_codegen::binemit::Reloc;
-use rustix::fd::OwnedFd;
+use std::ops::Range;
 use std::sync::Arc;
 
 /// One compiled function before linking.
@@ -110,11 +111,12 @@ pub(crate) struct LinkedCode {
 pub(crate) enum CodeSource<'a> {
     /// Bytes to copy into a fresh mapping.
     Copy(&'a [u8]),
-    /// `len` bytes of a precompiled module's file at `offset` (both
-    /// multiples of the host page size), mapped privately as they are; when
-    /// the file system refuses executable mappings (`noexec`), `bytes`
-    /// (the same range, readable) is copied instead.
-    File { fd: &'a OwnedFd, offset: u64, bytes: &'a [u8] },
+    /// A page-aligned, page-rounded range of a precompiled module's file,
+    /// already mapped: that part of the mapping is made read+execute in
+    /// place (the code memory then keeps the mapping alive instead of
+    /// owning one). When the file system refuses executable mappings
+    /// (`noexec`), the bytes are copied instead.
+    File(&'a Arc<FileMap>, Range<usize>),
 }
 
 /// Executable code: one read+execute mapping, unmapped and unregistered on drop.
@@ -124,6 +126,9 @@ pub(crate) struct CodeMemory {
     /// Offset and length of the functions by key, sorted by key.
     offsets: FunctionOffsets,
     table: Arc<TrapTable>,
+    /// The file mapping the code lies in, for code mapped from a file
+    /// (which then unmaps it); `None` when `ptr` is a mapping of our own.
+    file: Option<Arc<FileMap>>,
     _registration: Option<CodeRegistration>,
 }
 
@@ -258,34 +263,37 @@ impl CodeMemory {
             })?;
             Ok(ptr)
         };
-        let (ptr, len) = match source {
-            CodeSource::Copy(bytes) => (copy(bytes)?, bytes.len().max(1).next_multiple_of(page)),
-            CodeSource::File { fd, offset, bytes } => {
-                // SAFETY: a fresh private mapping chosen by the kernel
-                // aliases nothing; it is never written (read+execute).
-                let mapped = unsafe {
-                    rustix::mm::mmap(
-                        std::ptr::null_mut(),
+        let (ptr, len, file) = match source {
+            CodeSource::Copy(bytes) => {
+                (copy(bytes)?, bytes.len().max(1).next_multiple_of(page), None)
+            }
+            CodeSource::File(map, range) => {
+                let bytes = &map.bytes()[range.clone()];
+                debug_assert!(range.start.is_multiple_of(page) && !bytes.is_empty());
+                let ptr = bytes.as_ptr().cast_mut();
+                // SAFETY: the range lies inside the file mapping, which is
+                // read-only and never written; the code memory keeps it
+                // alive (`file`) while the code may run.
+                let made_executable = unsafe {
+                    rustix::mm::mprotect(
+                        ptr.cast(),
                         bytes.len(),
-                        rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::EXEC,
-                        rustix::mm::MapFlags::PRIVATE,
-                        fd,
-                        offset,
+                        rustix::mm::MprotectFlags::READ | rustix::mm::MprotectFlags::EXEC,
                     )
                 };
-                match mapped {
-                    Ok(ptr) => (ptr.cast::<u8>(), bytes.len()),
+                match made_executable {
+                    Ok(()) => (ptr, bytes.len(), Some(map.clone())),
                     // A `noexec` file system: run a copy.
                     Err(rustix::io::Errno::PERM | rustix::io::Errno::ACCESS) => {
-                        (copy(bytes)?, bytes.len().max(1).next_multiple_of(page))
+                        (copy(bytes)?, bytes.len().max(1).next_multiple_of(page), None)
                     }
-                    Err(e) => return Err(resource("mapping precompiled code", e)),
+                    Err(e) => return Err(resource("mprotect of precompiled code", e)),
                 }
             }
         };
         let table = Arc::new(table);
         let registration = register_code(ptr as usize, len, table.clone());
-        Ok(CodeMemory { ptr, len, offsets, table, _registration: Some(registration) })
+        Ok(CodeMemory { ptr, len, offsets, table, file, _registration: Some(registration) })
     }
 
     /// The mapped code (readable, page-rounded).
@@ -328,6 +336,10 @@ impl Drop for CodeMemory {
     fn drop(&mut self) {
         // Unregister before unmapping so the handler never sees a stale range.
         self._registration = None;
+        if self.file.is_some() {
+            // Part of a file mapping, unmapped with it.
+            return;
+        }
         // SAFETY: the mapping is ours and no code in it runs any more: every
         // instance holding this module's code keeps an `Arc` to it.
         let _ = unsafe { rustix::mm::munmap(self.ptr.cast(), self.len) };

@@ -38,8 +38,8 @@
 //! is a `u32`, an option a `u8` tag (0 none, 1 some) before its value.
 //!
 //! **Loading.** [`deserialize_file`] maps the whole file read-only, checks
-//! it, maps the code section `PROT_READ | PROT_EXEC` straight from the file
-//! (a copy where the file system forbids executable mappings), and, with
+//! it, makes the code section of that mapping `PROT_READ | PROT_EXEC` in
+//! place (a copy where the file system forbids executable mappings), and, with
 //! `memory_init_cow`, makes each image a [`MemoryImage`] backed by the file
 //! at its offset: instances map the file copy-on-write, and the data
 //! segments are read where they lie in the file. No memfd is made and no
@@ -666,7 +666,7 @@ fn metadata(module: &Module, settings: &str, sections: &Sections) -> Vec<u8> {
 
 /// `Module::serialize`.
 pub(crate) fn serialize(module: &Module) -> Result<Vec<u8>> {
-    serialize_with_settings(module, &settings(module.engine()))
+    serialize_with_settings(module, module.engine().code_settings())
 }
 
 /// Serializes `module` as compiled for `settings` (tests name other
@@ -878,16 +878,18 @@ fn parse(engine: &Engine, file: &[u8]) -> Result<Parsed> {
         .and_then(|n| file.get(HEADER_LEN..HEADER_LEN.checked_add(n)?))
         .ok_or_else(|| corrupt("the metadata lies outside the file"))?;
     let r = &mut Reader { bytes: meta, pos: 0 };
-    let their_settings = r.str()?;
-    let ours = settings(engine);
-    if fnv1a(their_settings.as_bytes()) != u64_at(file, 24) {
+    let their_settings = r.len(1)?;
+    let their_settings = r.take(their_settings)?;
+    if fnv1a(their_settings) != u64_at(file, 24) {
         return Err(corrupt("the settings do not match their hash"));
     }
-    if their_settings != ours {
+    let ours = engine.code_settings();
+    if their_settings != ours.as_bytes() {
+        let their_settings = String::from_utf8_lossy(their_settings);
         return Err(invalid(format!(
             "it was compiled for other engine settings or another CPU: {} (precompile it \
              again with an engine configured like this one, on this kind of machine)",
-            setting_difference(&their_settings, &ours)
+            setting_difference(&their_settings, ours)
         )));
     }
     let page = rustix::param::page_size();
@@ -1032,13 +1034,7 @@ pub(crate) fn deserialize_file(engine: &Engine, path: &Path) -> Result<Module> {
     }
     let map = Arc::new(FileMap::new(&fd, len)?);
     let Parsed { info, offsets, table, code_writes, sections } = parse(engine, map.bytes())?;
-    let file = map.bytes();
-    let code_source = CodeSource::File {
-        fd: &fd,
-        offset: sections.code.start as u64,
-        bytes: &file[sections.code.clone()],
-    };
-    let code = CodeMemory::map(code_source, offsets, table)?;
+    let code = CodeMemory::map(CodeSource::File(&map, sections.code.clone()), offsets, table)?;
     let images = if engine.config().memory_init_cow {
         let fd = Arc::new(fd);
         sections

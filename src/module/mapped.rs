@@ -12,7 +12,8 @@ use rustix::mm::{MapFlags, ProtFlags};
 use std::ops::{Deref, Range};
 use std::sync::Arc;
 
-/// A whole file mapped `PROT_READ`, `MAP_PRIVATE`; unmapped on drop.
+/// A whole file mapped `PROT_READ`, `MAP_PRIVATE` (its code section later
+/// made `PROT_READ | PROT_EXEC`, see `CodeMemory::map`); unmapped on drop.
 #[derive(Debug)]
 pub(crate) struct FileMap {
     ptr: *mut u8,
