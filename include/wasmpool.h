@@ -168,6 +168,21 @@ struct wasmpool_table;
 struct wasmpool_trap;
 
 /**
+ * The type of an error object; see `struct wasmpool_error`.
+ */
+typedef struct wasmpool_error wasmpool_error_t;
+
+/**
+ * The type of a module; see `struct wasmpool_module`.
+ */
+typedef struct wasmpool_module wasmpool_module_t;
+
+/**
+ * The type of an engine; see `struct wasmpool_engine`.
+ */
+typedef struct wasmpool_engine wasmpool_engine_t;
+
+/**
  * The type of an engine configuration; see `struct wasmpool_config`.
  */
 typedef struct wasmpool_config wasmpool_config_t;
@@ -182,16 +197,6 @@ typedef uint8_t wasmpool_profiler_t;
  * The type of a trap; see `struct wasmpool_trap`.
  */
 typedef struct wasmpool_trap wasmpool_trap_t;
-
-/**
- * The type of an error object; see `struct wasmpool_error`.
- */
-typedef struct wasmpool_error wasmpool_error_t;
-
-/**
- * The type of an engine; see `struct wasmpool_engine`.
- */
-typedef struct wasmpool_engine wasmpool_engine_t;
 
 /**
  * The type of a pool configuration; see `struct wasmpool_pool_config`.
@@ -389,11 +394,6 @@ typedef struct wasmpool_instance_pre wasmpool_instance_pre_t;
  * The type of an instance; see `struct wasmpool_instance`.
  */
 typedef struct wasmpool_instance wasmpool_instance_t;
-
-/**
- * The type of a module; see `struct wasmpool_module`.
- */
-typedef struct wasmpool_module wasmpool_module_t;
 
 /**
  * The type of a linker; see `struct wasmpool_linker`.
@@ -676,6 +676,63 @@ typedef uint8_t wasmpool_trap_code_t;
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Serializes a compiled module into a precompiled file's bytes. On success
+ * writes a buffer owned by the caller to `*out_bytes` and its length to
+ * `*out_len`; free it with `wasmpool_bytes_delete(bytes, len)`. Write the
+ * bytes to a file for `wasmpool_module_deserialize_file`, or keep them for
+ * `wasmpool_module_deserialize`.
+ *
+ * Does not take ownership of `module`. NULL `module`, `out_bytes` or
+ * `out_len` is `WASMPOOL_ERROR_INVALID_ARGUMENT`. Thread-safe.
+ */
+wasmpool_error_t *wasmpool_module_serialize(const wasmpool_module_t *module, uint8_t **out_bytes, size_t *out_len);
+
+/**
+ * Loads a module from `len` bytes at `bytes` that
+ * `wasmpool_module_serialize` produced, for `engine`, without compiling:
+ * the code and data are copied out, so the bytes may be freed afterwards.
+ *
+ * Refusals are `WASMPOOL_ERROR_INVALID_MODULE` errors naming the cause,
+ * never a crash: bytes that are not a precompiled module (a `.wasm` binary
+ * included), another format or library version or build, other engine
+ * settings or CPU features (the message names the first that differs), a
+ * truncated or corrupted file (checksum). A module the engine's pool could
+ * never hold is `WASMPOOL_ERROR_LIMIT`, as for `wasmpool_module_new`.
+ *
+ * Trust: the bytes hold native code that runs as it is; only load bytes
+ * you produced (see the section's introduction).
+ *
+ * Does not take ownership of `engine` or `bytes`. On success writes a
+ * module owned by the caller to `*out` (free it with
+ * `wasmpool_module_delete`). NULL `engine` or `out`, or NULL `bytes` with
+ * a nonzero `len`, is `WASMPOOL_ERROR_INVALID_ARGUMENT`. Thread-safe.
+ */
+wasmpool_error_t *wasmpool_module_deserialize(const wasmpool_engine_t *engine, const uint8_t *bytes, size_t len, wasmpool_module_t **out);
+
+/**
+ * Loads a module from the file at `path` (a NUL-terminated path), which
+ * holds the bytes `wasmpool_module_serialize` produced, for `engine`,
+ * without compiling and without copying: the code is mapped from the file
+ * and made executable, and the file itself is the copy-on-write image of
+ * the module's memories, so instances share its page cache.
+ *
+ * Refusals are those of `wasmpool_module_deserialize`; a file that cannot
+ * be opened is `WASMPOOL_ERROR_INVALID_ARGUMENT` naming the path and the
+ * system's reason.
+ *
+ * Trust: only load files you produced, and do not modify or truncate the
+ * file while the module or any of its instances live (see the section's
+ * introduction).
+ *
+ * Does not take ownership of `engine` or `path`. On success writes a
+ * module owned by the caller to `*out` (free it with
+ * `wasmpool_module_delete`); the module keeps the file open and mapped
+ * until it and its instances are gone. NULL `engine`, `path` or `out` is
+ * `WASMPOOL_ERROR_INVALID_ARGUMENT`. Thread-safe.
+ */
+wasmpool_error_t *wasmpool_module_deserialize_file(const wasmpool_engine_t *engine, const char *path, wasmpool_module_t **out);
 
 /**
  * Creates an engine configuration with every knob at its default. The caller
@@ -1298,8 +1355,9 @@ const wasmpool_externtype_t *wasmpool_module_export_type(const wasmpool_module_t
 wasmpool_error_t *wasmpool_wat2wasm(const char *wat, size_t len, uint8_t **out_bytes, size_t *out_len);
 
 /**
- * Frees a buffer returned by `wasmpool_wat2wasm`; `len` must be the length
- * returned with it. Takes ownership; NULL does nothing.
+ * Frees a buffer returned by `wasmpool_wat2wasm` or
+ * `wasmpool_module_serialize`; `len` must be the length returned with it.
+ * Takes ownership; NULL does nothing.
  */
 void wasmpool_bytes_delete(uint8_t *bytes, size_t len);
 

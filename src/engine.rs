@@ -39,6 +39,9 @@ struct EngineInner {
     /// The epoch counter compiled code reads; `increment_epoch` advances it.
     epoch: Box<AtomicU64>,
     host_stubs: Mutex<HashMap<u32, Arc<CodeMemory>>>,
+    /// The settings text precompiled files are checked against (see
+    /// `module::artifact::settings`), computed on first use.
+    code_settings: OnceLock<String>,
 }
 
 /// Interns function signatures: equal signatures get equal ids. Lookups by
@@ -122,6 +125,7 @@ impl Engine {
             type_table: TypeTable { segments: std::array::from_fn(|_| OnceLock::new()) },
             epoch: Box::new(AtomicU64::new(0)),
             host_stubs: Mutex::new(HashMap::new()),
+            code_settings: OnceLock::new(),
         })))
     }
 
@@ -166,6 +170,12 @@ impl Engine {
 
     pub(crate) fn isa(&self) -> &dyn TargetIsa {
         &*self.0.isa
+    }
+
+    /// Everything about this engine that changes generated code, as text
+    /// (see `module::artifact::settings`); computed once.
+    pub(crate) fn code_settings(&self) -> &str {
+        self.0.code_settings.get_or_init(|| crate::module::artifact::settings(self))
     }
 
     pub(crate) fn allocator(&self) -> &dyn InstanceAllocator {

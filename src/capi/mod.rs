@@ -30,6 +30,7 @@
 // doc comment, which is the header's.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
+pub mod artifacts;
 pub(crate) mod boundary;
 pub mod config;
 pub mod diagnostics;

@@ -14,7 +14,6 @@ pub(crate) mod trampolines;
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::module::info::ModuleInfo;
-use crate::profiling::ProfilingStrategy;
 use crate::runtime::vmcontext::VMOffsets;
 use code_memory::{CodeMemory, CompiledFunc};
 use cranelift_codegen::Context;
@@ -225,11 +224,14 @@ pub(crate) fn compile_module(
     };
     debug_assert!(funcs.iter().all(|f| f.key.0 == NS_WASM || f.key.0 == NS_ARRAY));
     let code = CodeMemory::new(funcs, info.names.clone())?;
-    if config.profiler == ProfilingStrategy::PerfMap {
-        crate::profiling::publish(&code, |(namespace, index)| match namespace {
-            NS_WASM => info.names.symbol(index),
-            _ => format!("wasm-trampoline[array-call] {}", info.names.symbol(index)),
-        });
-    }
     Ok((code, writes))
+}
+
+/// Appends a module's functions and trampolines to the perf map (the
+/// module's caller does, for compiled and loaded code alike).
+pub(crate) fn publish_module_code(code: &CodeMemory, info: &ModuleInfo) {
+    crate::profiling::publish(code, |(namespace, index)| match namespace {
+        NS_WASM => info.names.symbol(index),
+        _ => format!("wasm-trampoline[array-call] {}", info.names.symbol(index)),
+    });
 }

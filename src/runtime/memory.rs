@@ -194,7 +194,8 @@ impl LinearMemory {
         // SAFETY: `[base, base + image.len())` lies in the accessible part
         // of this memory's own mapping (checked above), which nothing else
         // references yet; MAP_FIXED replaces those pages with a private
-        // mapping of the sealed image file, readable and writable as before.
+        // mapping of the image file (a sealed memfd or a precompiled module
+        // file, neither ever written), readable and writable as before.
         unsafe {
             rustix::mm::mmap(
                 self.base.cast(),
@@ -202,7 +203,7 @@ impl LinearMemory {
                 ProtFlags::READ | ProtFlags::WRITE,
                 MapFlags::PRIVATE | MapFlags::FIXED,
                 image.fd(),
-                0,
+                image.offset(),
             )
         }
         .map_err(|e| {

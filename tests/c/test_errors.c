@@ -83,6 +83,15 @@ static wasmpool_trap_t *noop(void *env, wasmpool_caller_t *caller, const wasmpoo
   X(wasmpool_module_validate(F.engine, NULL, 8), "wasm")                                                  \
   X(wasmpool_module_import_get(NULL, 0, &F.str, &F.str, &F.kind), "module")                               \
   X(wasmpool_module_export_get(NULL, 0, &F.str, &F.kind), "module")                                       \
+  X(wasmpool_module_serialize(NULL, &F.bytes, &F.len), "module")                                          \
+  X(wasmpool_module_serialize(F.module, NULL, &F.len), "out_bytes")                                       \
+  X(wasmpool_module_serialize(F.module, &F.bytes, NULL), "out_len")                                       \
+  X(wasmpool_module_deserialize(NULL, EMPTY_MODULE, 8, &F.module_out), "engine")                          \
+  X(wasmpool_module_deserialize(F.engine, NULL, 8, &F.module_out), "bytes")                               \
+  X(wasmpool_module_deserialize(F.engine, EMPTY_MODULE, 8, NULL), "out")                                  \
+  X(wasmpool_module_deserialize_file(NULL, "/dev/null", &F.module_out), "engine")                         \
+  X(wasmpool_module_deserialize_file(F.engine, NULL, &F.module_out), "path")                              \
+  X(wasmpool_module_deserialize_file(F.engine, "/dev/null", NULL), "out")                                 \
   X(wasmpool_wat2wasm(NULL, 5, &F.bytes, &F.len), "wat")                                                  \
   X(wasmpool_wat2wasm("(module)", 8, NULL, &F.len), "out_bytes")                                          \
   X(wasmpool_wat2wasm("(module)", 8, &F.bytes, NULL), "out_len")                                          \
