@@ -12,7 +12,7 @@ source scripts/setup.sh
 
 step "checking tools: cargo, C and C++ compilers, make, CMake $WASMPOOL_MIN_CMAKE+"
 ensure_tools cargo cc c++ make cmake
-first_build_note "about 9 minutes"
+first_build_note "about 7 minutes"
 
 step "cmake configure ($build_dir)"
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release >/dev/null

@@ -127,7 +127,7 @@ ensure_tools() {
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   echo "missing: ${missing[*]}"
-  apt_install "${apt[@]}" || echo "apt-get did not install them"
+  apt_install "${apt[@]}" || true
   hash -r
   if ! cmake_ok && [[ " ${missing[*]} " == *" cmake "* ]]; then
     pip_install_cmake || true

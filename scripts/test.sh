@@ -16,7 +16,7 @@ source scripts/setup.sh
 
 step "checking tools: cargo, rustfmt, clippy, C and C++ compilers, make, CMake $WASMPOOL_MIN_CMAKE+, pkg-config, nm"
 ensure_tools cargo fmt clippy cc c++ make cmake pkg-config nm
-first_build_note "about 15 minutes for the whole command"
+first_build_note "about 13 minutes for the whole command"
 
 # Snapshot the header before cargo regenerates it, to compare afterwards.
 snapshot=$(mktemp)
