@@ -38,6 +38,10 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use std::collections::HashMap;
 use wasmparser::{BlockType, MemArg, Operator};
 
+/// The SIMD operators, a child module so it shares the translator's helpers.
+#[path = "simd.rs"]
+mod simd;
+
 /// What kind of construct a control frame stands for.
 enum FrameKind {
     /// The function body itself (branching to it returns).
@@ -1272,9 +1276,7 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
                 ins_unop(self, |b, a| b.ins().bitcast(types::F64, MemFlagsData::new(), a))
             }
 
-            other => {
-                return Err(Error::unsupported(format!("operator {other:?} is not supported")));
-            }
+            other => return self.simd_operator(other),
         }
         Ok(())
     }
