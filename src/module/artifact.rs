@@ -578,7 +578,7 @@ fn check_info(info: &ModuleInfo) -> Result<()> {
                 ConstOp::RefFunc(f) => func(f),
                 ConstOp::GlobalGet(g) => (g as u64) < globals,
                 ConstOp::I32(_) | ConstOp::I64(_) | ConstOp::F32(_) | ConstOp::F64(_) => true,
-                ConstOp::RefNull => true,
+                ConstOp::V128(_) | ConstOp::RefNull => true,
                 _ => {
                     depth = depth.wrapping_sub(2);
                     depth < 16
