@@ -401,7 +401,10 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
     fn memory_base(&mut self, index: u32) -> Value {
         let (def, off) = self.memory_definition(index);
         if self.env.heaps[index as usize].static_base {
-            self.load_readonly(POINTER, def, off)
+            // The base never changes and the VMContext is always readable, so
+            // the load may move (out of loops, say).
+            let flags = trusted().with_readonly().with_can_move();
+            self.b.ins().load(POINTER, flags, def, off as i32)
         } else {
             self.load_trusted(POINTER, def, off)
         }
