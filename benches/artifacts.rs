@@ -33,9 +33,15 @@ fn main() {
     println!(
         "workload        compile (ms)  load file (us)  load bytes (us)  file (KiB)  compile/load"
     );
-    for name in
-        ["exec-fib", "exec-sieve", "exec-matmul", "exec-crc32", "exec-interp", "exec-memops"]
-    {
+    for name in [
+        "exec-fib",
+        "exec-sieve",
+        "exec-matmul",
+        "exec-crc32",
+        "exec-interp",
+        "exec-memops",
+        "exec-simd",
+    ] {
         let wasm = wat::parse_file(format!("{dir}/{name}.wat")).unwrap();
         let bytes = Module::new(&engine, &wasm).unwrap().serialize().unwrap();
         std::fs::write(&path, &bytes).unwrap();

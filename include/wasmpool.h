@@ -656,8 +656,8 @@ typedef uint8_t wasmpool_trap_code_t;
 #define WASMPOOL_F64 3
 
 /**
- * A 128-bit vector, in `of.v128` (little-endian bytes). Modules using SIMD
- * are not supported yet, so no function has this type today.
+ * A 128-bit vector (SIMD), in `of.v128`: the vector's 16 bytes in
+ * little-endian order, byte 0 being lane 0 of an `i8x16`.
  */
 #define WASMPOOL_V128 4
 
@@ -987,7 +987,7 @@ void wasmpool_error_delete(wasmpool_error_t *error);
  * it once, when the store is deleted. On error nothing is taken and the
  * finalizer is not called. Writes a handle borrowed from the store to
  * `*out`. NULL `store`, `callback` or `out`, or an unknown kind, is
- * `WASMPOOL_ERROR_INVALID_ARGUMENT`; v128 is `WASMPOOL_ERROR_UNSUPPORTED`.
+ * `WASMPOOL_ERROR_INVALID_ARGUMENT`.
  * Not callable from inside the store's own host functions.
  */
 wasmpool_error_t *wasmpool_func_new(wasmpool_store_t *store, const wasmpool_valkind_t *params, size_t nparams, const wasmpool_valkind_t *results, size_t nresults, wasmpool_func_callback_t callback, void *env, void (*finalizer)(void *env), wasmpool_func_t **out);
@@ -1166,8 +1166,7 @@ void wasmpool_linker_delete(wasmpool_linker_t *linker);
  * store that instantiated with the function are all deleted. On error
  * nothing is taken: the finalizer is not called and `env` stays the
  * caller's. NULL `linker`, `module`, `name` or `callback`, or an unknown
- * kind, is `WASMPOOL_ERROR_INVALID_ARGUMENT`; v128 is
- * `WASMPOOL_ERROR_UNSUPPORTED`. A module importing the name with another
+ * kind, is `WASMPOOL_ERROR_INVALID_ARGUMENT`. A module importing the name with another
  * signature fails to link with `WASMPOOL_ERROR_LINK`.
  */
 wasmpool_error_t *wasmpool_linker_define_func(wasmpool_linker_t *linker, const char *module, const char *name, const wasmpool_valkind_t *params, size_t nparams, const wasmpool_valkind_t *results, size_t nresults, wasmpool_func_callback_t callback, void *env, void (*finalizer)(void *env));

@@ -204,9 +204,6 @@ impl Func {
         ty: FuncType,
         callback: Arc<HostFn<T>>,
     ) -> Result<Func> {
-        if ty.params().iter().chain(ty.results()).any(|t| *t == ValType::V128) {
-            return Err(Error::unsupported("v128 values are not supported yet"));
-        }
         let type_id = store.engine.intern(&ty);
         let stub = store.engine.host_stub(type_id)?;
         let mut ctx = HostContext::new(ty, type_id, stub, host_entry::<T>, Box::new(callback));

@@ -195,11 +195,6 @@ impl HostFunc {
         let callback = callback.ok_or_else(|| Error::invalid_argument("`callback` is NULL"))?;
         let params = params.iter().map(|k| type_of(*k)).collect::<Result<Vec<_>>>()?;
         let results = results.iter().map(|k| type_of(*k)).collect::<Result<Vec<_>>>()?;
-        if params.iter().chain(&results).any(|t| *t == ValType::V128) {
-            return Err(Error::unsupported(
-                "host functions with v128 parameters or results are not supported yet",
-            ));
-        }
         let ty = FuncType::new(params, results.iter().copied());
         // Only now does the environment get a finalizer to run: on error the
         // caller keeps `env`.
@@ -245,7 +240,7 @@ pub(crate) fn split_trap<T>(
 /// it once, when the store is deleted. On error nothing is taken and the
 /// finalizer is not called. Writes a handle borrowed from the store to
 /// `*out`. NULL `store`, `callback` or `out`, or an unknown kind, is
-/// `WASMPOOL_ERROR_INVALID_ARGUMENT`; v128 is `WASMPOOL_ERROR_UNSUPPORTED`.
+/// `WASMPOOL_ERROR_INVALID_ARGUMENT`.
 /// Not callable from inside the store's own host functions.
 #[unsafe(no_mangle)]
 pub extern "C" fn wasmpool_func_new(

@@ -95,8 +95,7 @@ fn define_args<'a>(
 /// store that instantiated with the function are all deleted. On error
 /// nothing is taken: the finalizer is not called and `env` stays the
 /// caller's. NULL `linker`, `module`, `name` or `callback`, or an unknown
-/// kind, is `WASMPOOL_ERROR_INVALID_ARGUMENT`; v128 is
-/// `WASMPOOL_ERROR_UNSUPPORTED`. A module importing the name with another
+/// kind, is `WASMPOOL_ERROR_INVALID_ARGUMENT`. A module importing the name with another
 /// signature fails to link with `WASMPOOL_ERROR_LINK`.
 #[unsafe(no_mangle)]
 pub extern "C" fn wasmpool_linker_define_func(

@@ -38,6 +38,10 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use std::collections::HashMap;
 use wasmparser::{BlockType, MemArg, Operator};
 
+/// The SIMD operators, a child module so it shares the translator's helpers.
+#[path = "simd.rs"]
+mod simd;
+
 /// What kind of construct a control frame stands for.
 enum FrameKind {
     /// The function body itself (branching to it returns).
@@ -397,7 +401,10 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
     fn memory_base(&mut self, index: u32) -> Value {
         let (def, off) = self.memory_definition(index);
         if self.env.heaps[index as usize].static_base {
-            self.load_readonly(POINTER, def, off)
+            // The base never changes and the VMContext is always readable, so
+            // the load may move (out of loops, say).
+            let flags = trusted().with_readonly().with_can_move();
+            self.b.ins().load(POINTER, flags, def, off as i32)
         } else {
             self.load_trusted(POINTER, def, off)
         }
@@ -1272,9 +1279,7 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
                 ins_unop(self, |b, a| b.ins().bitcast(types::F64, MemFlagsData::new(), a))
             }
 
-            other => {
-                return Err(Error::unsupported(format!("operator {other:?} is not supported")));
-            }
+            other => return self.simd_operator(other),
         }
         Ok(())
     }

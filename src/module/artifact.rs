@@ -212,9 +212,14 @@ impl Writer {
                 ConstOp::I64Add => (10, 0),
                 ConstOp::I64Sub => (11, 0),
                 ConstOp::I64Mul => (12, 0),
+                // The low half here, the high half in a second word below.
+                ConstOp::V128(v) => (13, v as u64),
             };
             self.u8(tag);
             self.u64(value);
+            if let ConstOp::V128(v) = *op {
+                self.u64((v >> 64) as u64);
+            }
         }
     }
 }
@@ -320,6 +325,7 @@ impl<'a> Reader<'a> {
                 10 => ConstOp::I64Add,
                 11 => ConstOp::I64Sub,
                 12 => ConstOp::I64Mul,
+                13 => ConstOp::V128(u128::from(v) | u128::from(r.u64()?) << 64),
                 _ => return Err(corrupt("unknown constant operator")),
             })
         })?;
@@ -572,7 +578,7 @@ fn check_info(info: &ModuleInfo) -> Result<()> {
                 ConstOp::RefFunc(f) => func(f),
                 ConstOp::GlobalGet(g) => (g as u64) < globals,
                 ConstOp::I32(_) | ConstOp::I64(_) | ConstOp::F32(_) | ConstOp::F64(_) => true,
-                ConstOp::RefNull => true,
+                ConstOp::V128(_) | ConstOp::RefNull => true,
                 _ => {
                     depth = depth.wrapping_sub(2);
                     depth < 16

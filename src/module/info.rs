@@ -2,7 +2,7 @@
 //! [`ModuleInfo`].
 //!
 //! Validation runs first over the whole binary (the enabled features are
-//! WebAssembly 2.0 without SIMD, plus multi-memory), so the decoding pass
+//! WebAssembly 2.0 with SIMD, relaxed SIMD, plus multi-memory), so the decoding pass
 //! below can assume well-formed input and keep only what the compiler and the
 //! runtime need: types, imports, the index spaces of functions, tables,
 //! memories and globals, exports, element and data segments, and the ranges
@@ -19,10 +19,10 @@ use wasmparser::{
     KnownCustom, Name, NameSectionReader, Operator, Parser, Payload, Validator, WasmFeatures,
 };
 
-/// The features the front end accepts: WebAssembly 2.0 without SIMD, plus
-/// multi-memory when `multi_memory` is set.
+/// The features the front end accepts: WebAssembly 2.0 (with fixed-width
+/// SIMD) and relaxed SIMD, plus multi-memory when `multi_memory` is set.
 pub(crate) fn features(multi_memory: bool) -> WasmFeatures {
-    let base = WasmFeatures::WASM2.difference(WasmFeatures::SIMD);
+    let base = WasmFeatures::WASM2.union(WasmFeatures::RELAXED_SIMD);
     if multi_memory { base.union(WasmFeatures::MULTI_MEMORY) } else { base }
 }
 
@@ -60,6 +60,7 @@ pub(crate) enum ConstOp {
     I64(i64),
     F32(u32),
     F64(u64),
+    V128(u128),
     RefNull,
     RefFunc(u32),
     GlobalGet(u32),
@@ -86,6 +87,7 @@ impl ConstExpr {
                 Operator::I64Const { value } => ConstOp::I64(value),
                 Operator::F32Const { value } => ConstOp::F32(value.bits()),
                 Operator::F64Const { value } => ConstOp::F64(value.bits()),
+                Operator::V128Const { value } => ConstOp::V128(value.i128() as u128),
                 Operator::RefNull { .. } => ConstOp::RefNull,
                 Operator::RefFunc { function_index } => ConstOp::RefFunc(function_index),
                 Operator::GlobalGet { global_index } => ConstOp::GlobalGet(global_index),

@@ -3,6 +3,7 @@
 #ifndef WASMPOOL_TESTUTIL_H
 #define WASMPOOL_TESTUTIL_H
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,27 @@ static inline void expect_error_at(wasmpool_error_t *err, wasmpool_error_kind_t 
     failures++;
   }
   wasmpool_error_delete(err);
+}
+
+/* Reads a whole file (NUL-terminated; its length to *len when len is not NULL), or exits. */
+static inline char *read_file(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (f == NULL) {
+    fprintf(stderr, "cannot open %s: %s\n", path, strerror(errno));
+    exit(1);
+  }
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *buf = malloc((size_t)n + 1);
+  if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+    fprintf(stderr, "cannot read %s\n", path);
+    exit(1);
+  }
+  buf[n] = '\0';
+  fclose(f);
+  if (len) *len = (size_t)n;
+  return buf;
 }
 
 /* Compiles WAT text to a module of `engine`, or exits. */

@@ -10,13 +10,14 @@ pub fn wat(name: &str) -> Vec<u8> {
 }
 
 /// The exec workloads: `run`'s argument and result.
-pub const EXEC: [(&str, i32, i64); 6] = [
+pub const EXEC: [(&str, i32, i64); 7] = [
     ("exec-fib", 30, 832040),
     ("exec-sieve", 10_000_000, 664579),
     ("exec-matmul", 200, 4716133190983483392),
     ("exec-crc32", 16_777_216, 3801779455),
     ("exec-interp", 6_250_000, 3366081239),
     ("exec-memops", 100, -2033424281276459567),
+    ("exec-simd", 2000, -4547881373547576642),
 ];
 
 /// The instantiation workloads: `run`'s result.
