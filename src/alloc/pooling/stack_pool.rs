@@ -19,7 +19,10 @@
 //! unavailable) and stay resident, and the rest of the stack is decommitted
 //! with one `madvise`, so the next call finds nothing of the previous one.
 //! Without zeroing a stack is reused as it is (a call only reads stack bytes
-//! it wrote itself), and its resident bytes are counted by the same scan.
+//! it wrote itself), and its resident bytes are counted by the same scan at
+//! its first return and every [`RECOUNT_EVERY`]th after (a scan of a whole
+//! stack costs about a microsecond, as much as the rest of a resumable call;
+//! in between the metric keeps the last count).
 //!
 //! Slots are chosen most recently freed first, so a few stacks stay warm
 //! under a steady load. A full pool is `PoolExhausted` naming `total_stacks`.
@@ -32,13 +35,18 @@ use super::index_allocator::{IndexAllocator, SlotId};
 use super::layout::Layout;
 use super::page_scan::PageScanner;
 use crate::error::Result;
-use crate::runtime::fiber::FiberStack;
+use crate::runtime::fiber::{FiberStack, StackOwner};
 use crate::runtime::memory::{Mmap, make_accessible};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 /// Every stack shares one "module" key: the index allocator then hands out
 /// the most recently freed stack first.
 const STACK_AFFINITY: u64 = u64::MAX;
+
+/// Without zeroing, a stack's resident bytes are counted again at every
+/// this many returns.
+const RECOUNT_EVERY: u32 = 64;
 
 /// A slab of stack slots.
 pub(crate) struct StackPool {
@@ -50,6 +58,9 @@ pub(crate) struct StackPool {
     keep_resident: usize,
     page: usize,
     scanner: Arc<PageScanner>,
+    /// Per slot without zeroing: returns so far and the last count of its
+    /// resident bytes.
+    returns: Box<[(AtomicU32, AtomicUsize)]>,
 }
 
 // SAFETY: the slab is only written through stacks the index allocator handed
@@ -97,6 +108,9 @@ impl StackPool {
             keep_resident: keep_resident.next_multiple_of(page).min(layout.stack_bytes),
             page,
             scanner,
+            returns: (0..layout.num_stacks)
+                .map(|_| (AtomicU32::new(0), AtomicUsize::new(0)))
+                .collect(),
         })
     }
 
@@ -111,7 +125,17 @@ impl StackPool {
     /// user (see the module docs); [`StackPool::free`] then returns it.
     pub(crate) fn recycle(&self, stack: &FiberStack) -> Returned {
         let (bottom, top) = (stack.bottom(), stack.top());
-        if self.zeroing { self.reset(bottom, top) } else { self.count(bottom, top) }
+        if self.zeroing {
+            return self.reset(bottom, top);
+        }
+        let StackOwner::Pooled(slot) = *stack.owner() else {
+            unreachable!("the pool only recycles its own stacks")
+        };
+        let (returns, last) = &self.returns[slot as usize];
+        if returns.fetch_add(1, Ordering::Relaxed).is_multiple_of(RECOUNT_EVERY) {
+            last.store(self.count(bottom, top), Ordering::Relaxed);
+        }
+        Returned { resident: last.load(Ordering::Relaxed), decommits: 0 }
     }
 
     /// Returns the recycled stack of slot `slot`.
@@ -152,12 +176,11 @@ impl StackPool {
 
     /// Counts the resident bytes of a stack left as it is (the whole stack
     /// where the scan is unavailable: an upper bound).
-    fn count(&self, bottom: usize, top: usize) -> Returned {
+    fn count(&self, bottom: usize, top: usize) -> usize {
         let mut written = Vec::new();
-        let resident = match self.scanner.written(bottom, top - bottom, &mut written) {
+        match self.scanner.written(bottom, top - bottom, &mut written) {
             Some(()) => written.iter().map(|&(_, len)| len).sum(),
             None => top - bottom,
-        };
-        Returned { resident, decommits: 0 }
+        }
     }
 }
