@@ -52,6 +52,13 @@
 #define WASMPOOL_VERSION_PATCH 0
 
 /**
+ * A resumable call in progress, from `wasmpool_func_call_async`. Owned by
+ * the caller and freed with `wasmpool_call_future_delete`. It may be polled
+ * and deleted on any thread, one at a time, along with its store.
+ */
+struct wasmpool_call_future;
+
+/**
  * What a host function sees of its caller during a callback: the calling
  * instance's exports and the store's data. Valid only until the callback
  * returns; never freed by the caller.
@@ -188,82 +195,9 @@ typedef struct wasmpool_engine wasmpool_engine_t;
 typedef struct wasmpool_config wasmpool_config_t;
 
 /**
- * Which profiler support an engine has: one of the `WASMPOOL_PROFILER_*`
- * values.
- */
-typedef uint8_t wasmpool_profiler_t;
-
-/**
- * The type of a trap; see `struct wasmpool_trap`.
- */
-typedef struct wasmpool_trap wasmpool_trap_t;
-
-/**
  * The type of a pool configuration; see `struct wasmpool_pool_config`.
  */
 typedef struct wasmpool_pool_config wasmpool_pool_config_t;
-
-/**
- * A snapshot of a pooling engine's counters (`wasmpool_engine_pool_metrics`).
- * Live counts and warm-slot counts are exact at some moment during the call;
- * the running totals (`resets` and after) only grow.
- */
-struct wasmpool_pool_metrics {
-  /**
-   * Live instances (VMContext slots in use).
-   */
-  uint64_t core_instances;
-  /**
-   * Live linear memories allocated from the pool.
-   */
-  uint64_t memories;
-  /**
-   * Live tables allocated from the pool.
-   */
-  uint64_t tables;
-  /**
-   * Unused memory slots that remember their last module (warm).
-   */
-  uint64_t unused_warm_memories;
-  /**
-   * Unused table slots that remember their last module (warm).
-   */
-  uint64_t unused_warm_tables;
-  /**
-   * Bytes kept resident in unused memory slots.
-   */
-  uint64_t unused_memory_bytes_resident;
-  /**
-   * Bytes kept resident in unused table slots.
-   */
-  uint64_t unused_table_bytes_resident;
-  /**
-   * Memory and table slots reset so far.
-   */
-  uint64_t resets;
-  /**
-   * `madvise` calls made to decommit slots so far.
-   */
-  uint64_t decommits;
-  /**
-   * Memory and table allocations that found a slot warm for their module.
-   */
-  uint64_t affinity_hits;
-  /**
-   * Copy-on-write memory images mapped into a slot so far.
-   */
-  uint64_t image_mappings;
-};
-
-/**
- * The type of pool metrics; see `struct wasmpool_pool_metrics`.
- */
-typedef struct wasmpool_pool_metrics wasmpool_pool_metrics_t;
-
-/**
- * The kind of an error: one of the `WASMPOOL_ERROR_*` values.
- */
-typedef uint8_t wasmpool_error_kind_t;
 
 /**
  * The type of a store; see `struct wasmpool_store`.
@@ -271,15 +205,20 @@ typedef uint8_t wasmpool_error_kind_t;
 typedef struct wasmpool_store wasmpool_store_t;
 
 /**
+ * The type of a call future; see `struct wasmpool_call_future`.
+ */
+typedef struct wasmpool_call_future wasmpool_call_future_t;
+
+/**
+ * The type of a function; see `struct wasmpool_func`.
+ */
+typedef struct wasmpool_func wasmpool_func_t;
+
+/**
  * The kind of a value (and of a value type): one of the `WASMPOOL_I32` ...
  * `WASMPOOL_EXTERNREF` values.
  */
 typedef uint8_t wasmpool_valkind_t;
-
-/**
- * The type of a caller; see `struct wasmpool_caller`.
- */
-typedef struct wasmpool_caller wasmpool_caller_t;
 
 /**
  * The payload of a `wasmpool_val_t`; which member is valid depends on `kind`.
@@ -334,6 +273,97 @@ struct wasmpool_val {
 typedef struct wasmpool_val wasmpool_val_t;
 
 /**
+ * The type of a trap; see `struct wasmpool_trap`.
+ */
+typedef struct wasmpool_trap wasmpool_trap_t;
+
+/**
+ * Which profiler support an engine has: one of the `WASMPOOL_PROFILER_*`
+ * values.
+ */
+typedef uint8_t wasmpool_profiler_t;
+
+/**
+ * A snapshot of a pooling engine's counters (`wasmpool_engine_pool_metrics`).
+ * Live counts and warm-slot counts are exact at some moment during the call;
+ * the running totals (`resets` and after) only grow.
+ */
+struct wasmpool_pool_metrics {
+  /**
+   * Live instances (VMContext slots in use).
+   */
+  uint64_t core_instances;
+  /**
+   * Live linear memories allocated from the pool.
+   */
+  uint64_t memories;
+  /**
+   * Live tables allocated from the pool.
+   */
+  uint64_t tables;
+  /**
+   * Unused memory slots that remember their last module (warm).
+   */
+  uint64_t unused_warm_memories;
+  /**
+   * Unused table slots that remember their last module (warm).
+   */
+  uint64_t unused_warm_tables;
+  /**
+   * Bytes kept resident in unused memory slots.
+   */
+  uint64_t unused_memory_bytes_resident;
+  /**
+   * Bytes kept resident in unused table slots.
+   */
+  uint64_t unused_table_bytes_resident;
+  /**
+   * Memory and table slots reset so far.
+   */
+  uint64_t resets;
+  /**
+   * `madvise` calls made to decommit slots so far.
+   */
+  uint64_t decommits;
+  /**
+   * Memory and table allocations that found a slot warm for their module.
+   */
+  uint64_t affinity_hits;
+  /**
+   * Copy-on-write memory images mapped into a slot so far.
+   */
+  uint64_t image_mappings;
+  /**
+   * Stacks held by resumable calls (running or suspended); fields from
+   * here on were appended after the first seven's contract.
+   */
+  uint64_t stacks;
+  /**
+   * Unused stack slots that have been used before (warm).
+   */
+  uint64_t unused_warm_stacks;
+  /**
+   * Bytes resident in unused stack slots.
+   */
+  uint64_t unused_stack_bytes_resident;
+};
+
+/**
+ * The type of pool metrics; see `struct wasmpool_pool_metrics`.
+ */
+typedef struct wasmpool_pool_metrics wasmpool_pool_metrics_t;
+
+/**
+ * The kind of an error: one of the `WASMPOOL_ERROR_*` values.
+ */
+typedef uint8_t wasmpool_error_kind_t;
+
+/**
+ * The type of a caller; see `struct wasmpool_caller`.
+ */
+typedef struct wasmpool_caller wasmpool_caller_t;
+
+/**
  * A host function's callback. Called with the `env` given at definition, the
  * caller, the `nargs` arguments (kinds as in the signature) and room for the
  * `nresults` results, whose kinds are already set and values zeroed. Return
@@ -345,11 +375,6 @@ typedef struct wasmpool_val wasmpool_val_t;
  * threads at once when stores on several threads use the function.
  */
 typedef wasmpool_trap_t *(*wasmpool_func_callback_t)(void *env, wasmpool_caller_t *caller, const wasmpool_val_t *args, size_t nargs, wasmpool_val_t *results, size_t nresults);
-
-/**
- * The type of a function; see `struct wasmpool_func`.
- */
-typedef struct wasmpool_func wasmpool_func_t;
 
 /**
  * The type of a function signature; see `struct wasmpool_functype`.
@@ -733,6 +758,104 @@ wasmpool_error_t *wasmpool_module_deserialize(const wasmpool_engine_t *engine, c
  * `WASMPOOL_ERROR_INVALID_ARGUMENT`. Thread-safe.
  */
 wasmpool_error_t *wasmpool_module_deserialize_file(const wasmpool_engine_t *engine, const char *path, wasmpool_module_t **out);
+
+/**
+ * Enables resumable calls (default off): `wasmpool_func_call_async` needs
+ * it, and a pooling engine then reserves its stack slab
+ * (`wasmpool_pool_config_set_total_stacks`). A NULL `config` is ignored.
+ */
+void wasmpool_config_set_async_support(wasmpool_config_t *config, bool enable);
+
+/**
+ * Sets the bytes of each resumable call's stack (default 2 MiB, rounded up
+ * to whole pages; a guard page lies below each). Wasm on it traps with
+ * `WASMPOOL_TRAP_STACK_OVERFLOW` before reaching its bottom. A NULL
+ * `config` is ignored.
+ */
+void wasmpool_config_set_async_stack_size(wasmpool_config_t *config, size_t bytes);
+
+/**
+ * Sets the number of stack slots of the pool (default 1000), reserved only
+ * when the engine has async support. A resumable call holds one from its
+ * start until its future is done or deleted; when all are in use, a new
+ * call fails with `WASMPOOL_ERROR_POOL_EXHAUSTED` naming `total_stacks`. A
+ * NULL `pool` is ignored.
+ */
+void wasmpool_pool_config_set_total_stacks(wasmpool_pool_config_t *pool, uint32_t n);
+
+/**
+ * Whether a stack slot is cleared before reuse (default false): the written
+ * pages of its top `async_stack_keep_resident` bytes are zeroed by hand,
+ * the rest of the stack is returned to the kernel. A NULL `pool` is ignored.
+ */
+void wasmpool_pool_config_set_async_stack_zeroing(wasmpool_pool_config_t *pool, bool enable);
+
+/**
+ * Sets the bytes at the top of each stack slot (where calls start) zeroed
+ * by hand and kept resident when zeroing is on (default 0: the whole stack
+ * is decommitted). A NULL `pool` is ignored.
+ */
+void wasmpool_pool_config_set_async_stack_keep_resident(wasmpool_pool_config_t *pool, size_t bytes);
+
+/**
+ * At the epoch deadline, a resumable call of this store suspends (the
+ * future's poll returns false) instead of trapping, and when it is polled
+ * again the deadline moves `delta` ticks past the current epoch. A call
+ * made with `wasmpool_func_call` just gets the new deadline and carries on.
+ * Set the first deadline with `wasmpool_store_set_epoch_deadline`. Only has
+ * an effect with `wasmpool_config_set_epoch_interruption`. A NULL or busy
+ * store is ignored.
+ */
+void wasmpool_store_epoch_deadline_async_yield_and_update(wasmpool_store_t *store, uint64_t delta);
+
+/**
+ * Makes a resumable call of this store suspend after every `interval`
+ * units of fuel it consumes (0: never); the fuel left is unchanged. Needs
+ * `wasmpool_config_set_consume_fuel` (else `WASMPOOL_ERROR_UNSUPPORTED`) and
+ * async support (else `WASMPOOL_ERROR_INVALID_ARGUMENT`, as are a NULL or
+ * busy store).
+ */
+wasmpool_error_t *wasmpool_store_fuel_async_yield_interval(wasmpool_store_t *store, uint64_t interval);
+
+/**
+ * Starts a resumable call of `func`, which must belong to `store`, with the
+ * `nargs` values at `args`; its results go to the `nresults` values at
+ * `results` (either array may be NULL when its count is 0). Nothing runs
+ * until the returned future is polled (`wasmpool_call_future_poll`).
+ *
+ * `results`, `trap_ret` and `error_ret` must stay valid until the future is
+ * done or deleted. Both `*trap_ret` and `*error_ret` are set to NULL now;
+ * when the poll returns true exactly one of these holds: `*error_ret` holds
+ * an error owned by the caller (nothing ran: a NULL `store` or `func`,
+ * `func` of another store, arguments not matching the signature, an engine
+ * without async support, no stack left in the pool
+ * (`WASMPOOL_ERROR_POOL_EXHAUSTED`), or the store busy with another call),
+ * `*trap_ret` holds a trap owned by the caller, or every result is written.
+ *
+ * Returns a future owned by the caller, freed with
+ * `wasmpool_call_future_delete`; NULL only when `trap_ret` or `error_ret`
+ * is NULL. Does not take ownership of anything else. The store is busy
+ * until the future is done or deleted.
+ */
+wasmpool_call_future_t *wasmpool_func_call_async(wasmpool_store_t *store, const wasmpool_func_t *func, const wasmpool_val_t *args, size_t nargs, wasmpool_val_t *results, size_t nresults, wasmpool_trap_t **trap_ret, wasmpool_error_t **error_ret);
+
+/**
+ * Runs the call until it is over (returns true: the outcome has been
+ * written, see `wasmpool_func_call_async`) or suspends (returns false: poll
+ * again later, from any thread). Polling a future that is over returns true
+ * and does nothing; NULL returns true. A panic inside the library ends the
+ * call with a `WASMPOOL_ERROR_INTERNAL` error.
+ */
+bool wasmpool_call_future_poll(wasmpool_call_future_t *future);
+
+/**
+ * Frees a call future. Deleting an unfinished one abandons the call: its
+ * suspension point traps, the call unwinds through the ordinary trap path
+ * (host functions on it see a trap from the calls they make), its stack goes
+ * back to the pool, and nothing is written to the out-parameters. Takes
+ * ownership; NULL does nothing. Delete the future before its store.
+ */
+void wasmpool_call_future_delete(wasmpool_call_future_t *future);
 
 /**
  * Creates an engine configuration with every knob at its default. The caller

@@ -65,6 +65,18 @@ pub struct Config {
     /// GiB, the limit browsers apply). A larger binary is a `Limit` error
     /// naming this knob, found before it is parsed.
     pub max_module_size: usize,
+    /// Whether resumable calls are enabled (default false): with it on,
+    /// [`Func::call_async`](crate::Func::call_async) and the other `_async`
+    /// entry points run each call on its own stack (a slot of the pool's
+    /// stack slab for a pooled engine, a fresh mapping otherwise) so that it
+    /// can suspend at an epoch deadline, at a fuel yield interval or in an
+    /// async host function, and resume later, possibly on another thread.
+    /// A pooled engine reserves its stack slab only when this is on.
+    pub async_support: bool,
+    /// Bytes of one resumable call's stack, below which lies a guard page
+    /// (default 2 MiB). Wasm on such a stack runs under `max_wasm_stack`
+    /// too, but never below the stack's bottom plus `STACK_RESERVE`.
+    pub async_stack_size: usize,
 }
 
 /// [`Config::max_table_elements`]'s default.
@@ -104,6 +116,8 @@ impl Default for Config {
             max_table_elements: DEFAULT_MAX_TABLE_ELEMENTS,
             max_function_size: 7_654_321,
             max_module_size: 1 << 30,
+            async_support: false,
+            async_stack_size: 2 << 20,
         }
     }
 }
@@ -170,6 +184,18 @@ pub struct PoolingConfig {
     /// Most protection keys the pool may use (default 16; clamped to the keys
     /// the CPU and kernel actually offer).
     pub max_memory_protection_keys: usize,
+    /// Stack slots for resumable calls (default 1000); reserved only when
+    /// the engine has `Config::async_support`. A call that finds them all in
+    /// use is a `PoolExhausted` error naming this knob.
+    pub total_stacks: u32,
+    /// Whether a stack slot is cleared before reuse (default false): its
+    /// written pages within `async_stack_keep_resident` of the top are zeroed
+    /// by hand, the rest of the stack returned to the kernel.
+    pub async_stack_zeroing: bool,
+    /// Bytes at the top of each stack slot (where a stack starts: it grows
+    /// down) zeroed by hand and kept resident when `async_stack_zeroing` is
+    /// on (default 0: the whole stack is decommitted).
+    pub async_stack_keep_resident: usize,
 }
 
 impl PoolingConfig {
@@ -220,6 +246,9 @@ impl Default for PoolingConfig {
             table_keep_resident: 0,
             memory_protection_keys: MpkEnabled::Disable,
             max_memory_protection_keys: 16,
+            total_stacks: 1000,
+            async_stack_zeroing: false,
+            async_stack_keep_resident: 0,
         }
     }
 }
@@ -245,6 +274,12 @@ mod tests {
         assert_eq!(p.table_keep_resident, 0);
         assert_eq!(p.memory_protection_keys, MpkEnabled::Disable);
         assert_eq!(p.max_memory_protection_keys, 16);
+        assert_eq!(p.total_stacks, 1000);
+        assert!(!p.async_stack_zeroing);
+        assert_eq!(p.async_stack_keep_resident, 0);
+        let c = Config::default();
+        assert!(!c.async_support);
+        assert_eq!(c.async_stack_size, 2 << 20);
     }
 
     #[test]

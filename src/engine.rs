@@ -266,4 +266,12 @@ impl InstanceAllocator for SharedPool {
     fn deallocate(&self, module: &Module, resources: InstanceResources) {
         self.0.deallocate(module, resources)
     }
+
+    fn allocate_stack(&self) -> Result<crate::runtime::fiber::FiberStack> {
+        self.0.allocate_stack()
+    }
+
+    fn deallocate_stack(&self, stack: crate::runtime::fiber::FiberStack) {
+        self.0.deallocate_stack(stack)
+    }
 }

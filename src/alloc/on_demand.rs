@@ -2,12 +2,14 @@
 //! memory and a fresh vector per table for every instance; everything is
 //! simply freed on drop. A memory whose module has a copy-on-write image
 //! gets the image mapped over its start, as a pool slot does, so its data
-//! segments cost no copy and no page until touched.
+//! segments cost no copy and no page until touched. A resumable call's stack
+//! is a fresh mapping with a guard page, unmapped when the call is over.
 
 use crate::alloc::{InstanceAllocator, InstanceResources, VmctxMemory};
 use crate::config::Config;
 use crate::error::Result;
 use crate::module::Module;
+use crate::runtime::fiber::FiberStack;
 use crate::runtime::memory::LinearMemory;
 use crate::runtime::table::Table;
 
@@ -54,5 +56,13 @@ impl InstanceAllocator for OnDemandAllocator {
 
     fn deallocate(&self, _module: &Module, resources: InstanceResources) {
         drop(resources);
+    }
+
+    fn allocate_stack(&self) -> Result<FiberStack> {
+        FiberStack::map(self.config.async_stack_size)
+    }
+
+    fn deallocate_stack(&self, stack: FiberStack) {
+        drop(stack); // unmaps it
     }
 }

@@ -222,6 +222,8 @@ mod tests {
             max_table_elements: 77,
             max_function_size: 1 << 20,
             max_module_size: 1 << 24,
+            async_support: false,
+            async_stack_size: 2 << 20,
         };
         assert_eq!(got, want);
         wasmpool_config_delete(c);

@@ -286,6 +286,36 @@ pub extern "C" fn wasmpool_func_type(func: *const wasmpool_func_t) -> *const was
     })
 }
 
+/// The checked arguments of a call into `func`: the store (idle), the
+/// function (of that store), the arguments and the results.
+///
+/// # Safety
+/// Non-NULL pointers are a live store held by this thread, a live function
+/// handle, and arrays of the stated lengths, valid for `'a`.
+pub(crate) unsafe fn call_args<'a>(
+    store: *mut wasmpool_store_t,
+    func: *const wasmpool_func_t,
+    args: *const wasmpool_val_t,
+    nargs: usize,
+    results: *mut wasmpool_val_t,
+    nresults: usize,
+    what: &str,
+) -> Result<(&'a wasmpool_store, &'a wasmpool_func, &'a [wasmpool_val_t], &'a mut [wasmpool_val_t])>
+{
+    // SAFETY: per the contract.
+    let (s, f, args, results) = unsafe {
+        (
+            arg_ref(store, "store")?,
+            arg_ref(func, "func")?,
+            slice_arg(args, nargs, "args")?,
+            slice_arg_mut(results, nresults, "results")?,
+        )
+    };
+    check_same_store(s, f.store, "func")?;
+    s.check_idle(what)?;
+    Ok((s, f, args, results))
+}
+
 /// Values of a call that fit in its stack buffer.
 const INLINE_VALS: usize = 16;
 
@@ -320,18 +350,10 @@ pub extern "C" fn wasmpool_func_call(
         // SAFETY: a non-NULL `trap` is writable.
         let trap = unsafe { out_arg(trap, "trap") }?;
         *trap = std::ptr::null_mut();
-        // SAFETY: non-NULL pointers are a live store held by this thread, a
-        // live function handle, and arrays of the stated lengths.
+        // SAFETY: per this function's contract.
         let (s, f, args, results) = unsafe {
-            (
-                arg_ref(store, "store")?,
-                arg_ref(func, "func")?,
-                slice_arg(args, nargs, "args")?,
-                slice_arg_mut(results, nresults, "results")?,
-            )
-        };
-        check_same_store(s, f.store, "func")?;
-        s.check_idle("wasmpool_func_call")?;
+            call_args(store, func, args, nargs, results, nresults, "wasmpool_func_call")
+        }?;
         // Arguments and results share one buffer, on the stack when they fit,
         // so a call with few values costs no heap allocation.
         let n = args.len() + results.len();

@@ -31,6 +31,7 @@
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 pub mod artifacts;
+pub mod async_calls;
 pub(crate) mod boundary;
 pub mod config;
 pub mod diagnostics;

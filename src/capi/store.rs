@@ -119,6 +119,9 @@ pub struct wasmpool_store {
     arena: RefCell<Arena>,
     /// The caller of the host function running right now, or NULL.
     caller: Cell<*mut Caller<'static, StoreData>>,
+    /// Whether a resumable call (`wasmpool_func_call_async`) holds the store:
+    /// from its creation until it is done or deleted.
+    pub(crate) in_async_call: Cell<bool>,
 }
 
 /// The type of a store; see `struct wasmpool_store`.
@@ -178,6 +181,11 @@ impl wasmpool_store {
     /// Refuses operations that need the store exclusively while one of its
     /// host functions runs.
     pub(crate) fn check_idle(&self, what: &str) -> Result<()> {
+        if self.in_async_call.get() && self.caller.get().is_null() {
+            return Err(Error::invalid_argument(format!(
+                "{what}: the store is busy with a resumable call; finish or delete its future first"
+            )));
+        }
         if self.caller.get().is_null() {
             Ok(())
         } else {
@@ -351,6 +359,7 @@ pub extern "C" fn wasmpool_store_new(
             store: UnsafeCell::new(store),
             arena: RefCell::new(Arena::default()),
             caller: Cell::new(std::ptr::null_mut()),
+            in_async_call: Cell::new(false),
         });
         // SAFETY: `wstore` was just allocated and nothing else refers to it.
         unsafe { (*(*wstore).store.get()).data_mut().wstore = wstore };

@@ -362,15 +362,16 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
         self.fuel_pending = 0;
     }
 
-    /// At function entry and loop headers: trap when out of fuel or past the
-    /// epoch deadline, so no loop or recursion escapes either.
+    /// At function entry and loop headers: when out of fuel or past the
+    /// epoch deadline, call the builtin that traps (or refills, extends the
+    /// deadline, suspends), so no loop or recursion escapes either.
     fn interruption_checks(&mut self) {
         if self.env.fuel {
             self.charge_fuel();
             let ctx = self.store_context();
             let fuel = self.load_trusted(types::I64, ctx, STORE_CONTEXT_FUEL);
             let out = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, fuel, 0);
-            self.b.ins().trapnz(out, env::trap_code(TrapCode::OutOfFuel));
+            self.cold_builtin_if(out, Builtin::OutOfGas);
         }
         if self.env.epochs {
             let ctx = self.store_context();
@@ -380,8 +381,24 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
             let now = self.b.ins().atomic_load(types::I64, trusted(), counter);
             let deadline = self.load_trusted(types::I64, ctx, STORE_CONTEXT_EPOCH_DEADLINE);
             let past = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, now, deadline);
-            self.b.ins().trapnz(past, env::trap_code(TrapCode::Interrupt));
+            self.cold_builtin_if(past, Builtin::NewEpoch);
         }
+    }
+
+    /// When `cond` holds, calls `builtin` (which traps with its code when it
+    /// returns 0) in a cold block, then carries on: the slow path of a fuel
+    /// or epoch check, where the store may refill, extend or suspend.
+    fn cold_builtin_if(&mut self, cond: Value, builtin: Builtin) {
+        let slow = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.ins().brif(cond, slow, &[], done, &[]);
+        self.b.switch_to_block(slow);
+        self.b.seal_block(slow);
+        self.b.set_cold_block(slow);
+        self.builtin(builtin, &[]);
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(done);
+        self.b.seal_block(done);
     }
 
     // ---------------------------------------------------------------- runtime access

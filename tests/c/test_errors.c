@@ -98,6 +98,7 @@ static wasmpool_trap_t *noop(void *env, wasmpool_caller_t *caller, const wasmpoo
   X(wasmpool_store_set_fuel(NULL, 1), "store")                                                            \
   X(wasmpool_store_get_fuel(NULL, &F.u64), "store")                                                       \
   X(wasmpool_store_get_fuel(F.store, NULL), "out")                                                        \
+  X(wasmpool_store_fuel_async_yield_interval(NULL, 1), "store")                                           \
   X(wasmpool_linker_define_func(NULL, "m", "n", I32, 1, I32, 1, noop, NULL, NULL), "linker")              \
   X(wasmpool_linker_define_func(F.linker, NULL, "n", I32, 1, I32, 1, noop, NULL, NULL), "module")         \
   X(wasmpool_linker_define_func(F.linker, "m", NULL, I32, 1, I32, 1, noop, NULL, NULL), "name")           \
@@ -286,6 +287,46 @@ static void nulls(void) {
   wasmpool_trap_delete(NULL);
   wasmpool_store_delete(NULL);
   wasmpool_store_set_epoch_deadline(NULL, 1);
+  wasmpool_config_set_async_support(NULL, true);
+  wasmpool_config_set_async_stack_size(NULL, 1);
+  wasmpool_pool_config_set_total_stacks(NULL, 1);
+  wasmpool_pool_config_set_async_stack_zeroing(NULL, true);
+  wasmpool_pool_config_set_async_stack_keep_resident(NULL, 1);
+  wasmpool_store_epoch_deadline_async_yield_and_update(NULL, 1);
+  CHECK(wasmpool_call_future_poll(NULL));
+  wasmpool_call_future_delete(NULL);
+  /* A resumable call with nowhere to report: no future. With a NULL store or
+   * func: a future whose first poll reports INVALID_ARGUMENT naming it. */
+  {
+    wasmpool_trap_t *trap = NULL;
+    wasmpool_error_t *err = NULL;
+    wasmpool_val_t r;
+    CHECK(wasmpool_func_call_async(F.store, F.func, F.vals, 2, &r, 1, NULL, &err) == NULL);
+    CHECK(wasmpool_func_call_async(F.store, F.func, F.vals, 2, &r, 1, &trap, NULL) == NULL);
+    const char *params[2] = {"`store`", "`func`"};
+    for (int i = 0; i < 2; i++) {
+      wasmpool_call_future_t *fut = wasmpool_func_call_async(i == 0 ? NULL : F.store, i == 0 ? F.func : NULL,
+                                                             F.vals, 2, &r, 1, &trap, &err);
+      CHECK(fut != NULL);
+      CHECK(wasmpool_call_future_poll(fut));
+      CHECK(trap == NULL && err != NULL);
+      if (err != NULL) {
+        CHECK(wasmpool_error_kind(err) == WASMPOOL_ERROR_INVALID_ARGUMENT);
+        CHECK(strstr(wasmpool_error_message(err), params[i]) != NULL);
+        wasmpool_error_delete(err);
+        err = NULL;
+      }
+      wasmpool_call_future_delete(fut);
+    }
+    /* Without async support in the engine: an error, and the store is not left busy. */
+    wasmpool_call_future_t *fut = wasmpool_func_call_async(F.store, F.func, F.vals, 2, &r, 1, &trap, &err);
+    CHECK(wasmpool_call_future_poll(fut) && err != NULL && trap == NULL);
+    if (err != NULL) {
+      CHECK(strstr(wasmpool_error_message(err), "async_support") != NULL);
+      wasmpool_error_delete(err);
+    }
+    wasmpool_call_future_delete(fut);
+  }
   wasmpool_store_limiter(NULL, 1, 1, 1, 1, 1);
   wasmpool_linker_delete(NULL);
   wasmpool_instance_pre_delete(NULL);

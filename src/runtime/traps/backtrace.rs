@@ -35,9 +35,12 @@
 //! the first return address outside registered code (the entry, or a host
 //! function's frame for a nested activation), at a frame pointer that does
 //! not move up the stack, or when the buffer is full (deep recursion keeps
-//! its innermost frames). Those bounds rely on wasm running on the thread's
-//! own stack, below its activation, as `catch_traps` arranges; wasm run on
-//! another stack (a fiber) must bound the walk by that stack instead.
+//! its innermost frames). Those bounds rely on wasm running on the same
+//! stack as its activation, below it, as `catch_traps` arranges. That holds
+//! on a fiber too: a resumable call enters wasm through `catch_traps` on the
+//! fiber's stack, and the poller installs the fiber's activation chain while
+//! it runs, so the walk reads only the fiber's stack, between the faulting SP
+//! and the fiber's innermost activation.
 //!
 //! Turning PCs into [`FrameInfo`]s (function index, names, module offset)
 //! takes the registry's lock and allocates, so it happens after the jump, in

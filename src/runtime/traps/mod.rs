@@ -45,6 +45,14 @@
 //!   entry that finds the stack already past the limit traps at once. So
 //!   recursion through wasm alone, or through host functions, traps with
 //!   `StackOverflow` before it reaches the thread's guard page.
+//! - **Fibers** (`runtime::fiber`). A resumable call runs on a stack of its
+//!   own. Its poller installs the fiber's activation chain and the fiber
+//!   stack's bottom in this module's thread-locals for as long as the fiber
+//!   runs ([`swap_fiber_context`]) and puts the thread's back when it
+//!   suspends or ends, on whatever thread polls it. So on a fiber the first
+//!   entry is an outermost one whose floor is the fiber stack's bottom plus
+//!   [`STACK_RESERVE`], a trap jumps to the `catch_traps` on the fiber, and
+//!   while a fiber is suspended nothing of this thread points into it.
 //!
 //! # Why the jump is sound
 //!
@@ -140,17 +148,19 @@ pub(crate) unsafe fn catch_traps(
     let activation = Activation {
         jmp_buf: JmpBuf::new(),
         trap: Cell::new(None),
-        previous: ACTIVATION.get(),
+        previous: current_activation(),
         stack_limit,
     };
-    ACTIVATION.set(&activation);
+    set_activation(&activation);
     // SAFETY: the buffer belongs to this frame's activation, which stays put
     // until the call returns; the caller vouches for `f` and its arguments
     // and for what lies between this entry and the trap sites.
     let returned = unsafe {
         wasmpool_internal_call(activation.jmp_buf(), f, vmctx, caller_vmctx, values, len)
     };
-    ACTIVATION.set(activation.previous);
+    // Read again, not reused from the entry: wasm may have suspended on a
+    // fiber and been resumed on another thread.
+    set_activation(activation.previous);
     if returned != 0 {
         Ok(())
     } else {
@@ -185,9 +195,11 @@ pub(crate) const STACK_RESERVE: usize = 32 << 10;
 /// outermost entry, `max_wasm_stack` below `sp`, but never below the
 /// thread's stack bottom plus [`STACK_RESERVE`].
 pub(crate) fn entry_stack_limit(sp: usize, max_wasm_stack: usize) -> Option<usize> {
-    let outer = ACTIVATION.get();
+    let outer = current_activation();
     let limit = if outer.is_null() {
-        let floor = thread_stack_bottom().saturating_add(STACK_RESERVE);
+        let fiber = FIBER_STACK_BOTTOM.get();
+        let bottom = if fiber != 0 { fiber } else { thread_stack_bottom() };
+        let floor = bottom.saturating_add(STACK_RESERVE);
         sp.saturating_sub(max_wasm_stack).max(floor)
     } else {
         // SAFETY: the innermost activation lives on this thread's stack, in
@@ -200,6 +212,55 @@ pub(crate) fn entry_stack_limit(sp: usize, max_wasm_stack: usize) -> Option<usiz
 thread_local! {
     /// The lowest address of this thread's stack, read once (0: not yet).
     static STACK_BOTTOM: Cell<usize> = const { Cell::new(0) };
+    /// The lowest usable address of the fiber stack running on this thread
+    /// now, 0 on the thread's own stack (see [`swap_fiber_context`]).
+    static FIBER_STACK_BOTTOM: Cell<usize> = const { Cell::new(0) };
+}
+
+/// What this module's thread-locals say about the stack code runs on: the
+/// innermost activation and the fiber stack's bottom (0: the thread's own
+/// stack). Opaque outside this module.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StackContext {
+    activation: *const Activation,
+    fiber_bottom: usize,
+}
+
+impl StackContext {
+    /// The context of a fiber that has not run yet: no activation, and its
+    /// stack's lowest usable address `bottom`.
+    pub(crate) fn fresh_fiber(bottom: usize) -> StackContext {
+        StackContext { activation: ptr::null(), fiber_bottom: bottom }
+    }
+}
+
+/// Installs `context` on this thread and returns the one it replaces. A
+/// fiber's poller calls it right before switching to the fiber (installing
+/// the fiber's context) and right after the fiber suspended or ended
+/// (putting the thread's back, and keeping the fiber's for its next resume).
+///
+/// Never inlined, like the other accessors of these thread-locals: code on a
+/// fiber may be resumed on another thread, and the address of a thread-local
+/// must be computed afresh after every switch, never kept from before it.
+#[inline(never)]
+pub(crate) fn swap_fiber_context(context: StackContext) -> StackContext {
+    StackContext {
+        activation: ACTIVATION.replace(context.activation),
+        fiber_bottom: FIBER_STACK_BOTTOM.replace(context.fiber_bottom),
+    }
+}
+
+/// The innermost activation of this thread (see [`swap_fiber_context`] for
+/// why it is never inlined).
+#[inline(never)]
+fn current_activation() -> *const Activation {
+    ACTIVATION.get()
+}
+
+/// Makes `activation` the innermost one of this thread.
+#[inline(never)]
+fn set_activation(activation: *const Activation) {
+    ACTIVATION.set(activation);
 }
 
 /// The lowest usable address of this thread's stack (above its guard), read
