@@ -3,7 +3,7 @@
 //! (BENCHMARKS.md, "Compile cost of large function bodies").
 //!
 //! ```text
-//! cargo run --release --example compile_cost -- gen straight|nested|calls BYTES OUT.wasm
+//! cargo run --release --example compile_cost -- gen straight|nested|calls|indirect|loops BYTES OUT.wasm
 //! cargo run --release --example compile_cost -- compile FILE.wasm [--no-parallel]
 //! ```
 //!
@@ -18,7 +18,10 @@
 //!   `br_if` out to an enclosing block, the nesting depth cycling through 4,
 //!   16, 64, 256 and 1,024;
 //! - `calls`: straight-line code around calls (to the import and to `f`),
-//!   with a global read and written, a store and `memory.size` each time.
+//!   with a global read and written, a store and `memory.size` each time;
+//! - `indirect`: straight-line code around `call_indirect`s through a
+//!   four-element table;
+//! - `loops`: a sequence of small counted loops.
 //!
 //! `compile` runs `Module::new` once with the default `Config` and prints the
 //! seconds it took and the process's peak RSS (`getrusage`), so run each
@@ -130,6 +133,26 @@ fn calls_unit(out: &mut Vec<u8>, k: u32) {
     local_set(out, 2);
 }
 
+/// One unit of the indirect body: a step of arithmetic and a
+/// `call_indirect` through the four-element table (to `f`).
+fn indirect_unit(out: &mut Vec<u8>, k: u32) {
+    add_const(out, 0, (k % 61) as u8 + 1, 1);
+    local_get(out, 1);
+    i32_const(out, (k % 4) as u8);
+    out.extend_from_slice(&[0x11, 0x00, 0x00]); // call_indirect type 0, table 0
+    local_set(out, 2);
+}
+
+/// One unit of the loops body: a small counted loop.
+fn loop_unit(out: &mut Vec<u8>) {
+    out.extend_from_slice(&[0x03, 0x40]); // loop (empty type)
+    local_get(out, 0);
+    i32_const(out, 1);
+    out.push(0x6b); // i32.sub
+    out.extend_from_slice(&[0x22, 0x00]); // local.tee 0
+    out.extend_from_slice(&[0x0d, 0x00, 0x0b]); // br_if 0, end
+}
+
 /// One group of the nested body: `depth` nested blocks, each opening with a
 /// step of arithmetic and a `br_if` to some enclosing block of the group,
 /// then the `end`s, each after a step on another local.
@@ -167,7 +190,9 @@ fn body(shape: &str, size: usize) -> Vec<u8> {
             "straight" => straight_unit(&mut unit, k),
             "nested" => nested_group(&mut unit, depths[k as usize % depths.len()]),
             "calls" => calls_unit(&mut unit, k),
-            _ => panic!("unknown shape {shape:?} (straight|nested|calls)"),
+            "indirect" => indirect_unit(&mut unit, k),
+            "loops" => loop_unit(&mut unit),
+            _ => panic!("unknown shape {shape:?} (straight|nested|calls|indirect|loops)"),
         }
         if out.len() + unit.len() + tail.len() > size {
             break;
@@ -188,16 +213,24 @@ fn section(module: &mut Vec<u8>, id: u8, contents: &[u8]) {
 
 /// A module importing `m.g: (i32, i32) -> i32` (function 0), with one
 /// memory, one mutable i32 global and one exported function
-/// `f: (i32) -> i32` (function 1) whose body is `body`.
-fn module(body: &[u8]) -> Vec<u8> {
+/// `f: (i32) -> i32` (function 1) whose body is `body`; with `table`, also a
+/// four-element funcref table holding `f`.
+fn module(body: &[u8], table: bool) -> Vec<u8> {
     let mut m = b"\0asm\x01\0\0\0".to_vec();
     // Types: 0 = (i32) -> i32, 1 = (i32, i32) -> i32.
     section(&mut m, 1, &[0x02, 0x60, 0x01, 0x7f, 0x01, 0x7f, 0x60, 0x02, 0x7f, 0x7f, 0x01, 0x7f]);
     section(&mut m, 2, &[0x01, 0x01, b'm', 0x01, b'g', 0x00, 0x01]); // import m.g, type 1
     section(&mut m, 3, &[0x01, 0x00]); // f: type 0
+    if table {
+        section(&mut m, 4, &[0x01, 0x70, 0x00, 0x04]); // (table 4 funcref)
+    }
     section(&mut m, 5, &[0x01, 0x00, 0x01]); // memory min 1
     section(&mut m, 6, &[0x01, 0x7f, 0x01, 0x41, 0x00, 0x0b]); // (global (mut i32) (i32.const 0))
     section(&mut m, 7, &[0x01, 0x01, b'f', 0x00, 0x01]); // export "f" func 1
+    if table {
+        // (elem (i32.const 0) func 1 1 1 1)
+        section(&mut m, 9, &[0x01, 0x00, 0x41, 0x00, 0x0b, 0x04, 0x01, 0x01, 0x01, 0x01]);
+    }
     let mut code = vec![0x01];
     leb_u32(&mut code, body.len() as u32);
     code.extend_from_slice(body);
@@ -216,13 +249,13 @@ fn peak_rss_kib() -> i64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: compile_cost gen straight|nested|calls BYTES OUT.wasm | compile FILE.wasm \
+    let usage = "usage: compile_cost gen straight|nested|calls|indirect|loops BYTES OUT.wasm | compile FILE.wasm \
                  [--no-parallel]";
     match args.first().map(String::as_str) {
         Some("gen") if args.len() == 4 => {
             let size: usize = args[2].parse().expect("BYTES is a number");
             assert!((16..=MAX_BODY).contains(&size), "BYTES must be 16..={MAX_BODY}");
-            let wasm = module(&body(&args[1], size));
+            let wasm = module(&body(&args[1], size), args[1] == "indirect");
             std::fs::write(&args[3], &wasm).expect("write the module");
             println!("{}: {} body bytes, {} module bytes", args[3], size, wasm.len());
         }

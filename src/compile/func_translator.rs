@@ -337,6 +337,16 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
         self.b.ins().load(ty, trusted().with_readonly().with_can_move(), base, offset as i32)
     }
 
+    /// Loads a field that never changes, but not `can_move`: the load is
+    /// merged only up to the next call, after which it is done again. For the
+    /// signature check of `call_indirect`, a value kept live across every
+    /// call and its lazy-initialization blocks made register allocation twice
+    /// as slow as these reloads (BENCHMARKS.md, "Compile cost of large
+    /// function bodies").
+    fn load_readonly_per_call(&mut self, ty: ir::Type, base: Value, offset: u32) -> Value {
+        self.b.ins().load(ty, trusted().with_readonly(), base, offset as i32)
+    }
+
     /// `flags` tagged with the alias region `region`.
     fn in_region(&mut self, region: Region, flags: MemFlagsData) -> MemFlagsData {
         let info = self.env.info;
@@ -936,8 +946,8 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
                     .with_trap_code(Some(env::trap_code(TrapCode::IndirectCallToNull)));
                 let actual =
                     self.b.ins().load(types::I32, null_check, funcref, FUNCREF_TYPE_ID as i32);
-                let ids = self.load_readonly(POINTER, self.vmctx, VMCTX_TYPE_IDS);
-                let expected = self.load_readonly(types::I32, ids, type_index * 4);
+                let ids = self.load_readonly_per_call(POINTER, self.vmctx, VMCTX_TYPE_IDS);
+                let expected = self.load_readonly_per_call(types::I32, ids, type_index * 4);
                 let mismatch = self.b.ins().icmp(IntCC::NotEqual, actual, expected);
                 self.b.ins().trapnz(mismatch, env::trap_code(TrapCode::BadSignature));
                 let callee = self.load_trusted(POINTER, funcref, FUNCREF_WASM_CALL);
