@@ -59,7 +59,9 @@ pub struct Config {
     /// The largest function body, in bytes, a module may contain (default
     /// 7,654,321, the limit browsers apply and the largest body the
     /// validator accepts). A larger body is a `Limit` error naming this knob,
-    /// found before any code is generated.
+    /// found before any code is generated. Compile cost grows faster than
+    /// the body (BENCHMARKS.md), so a host compiling untrusted modules should
+    /// set it much lower, for example 1 MiB.
     pub max_function_size: usize,
     /// The largest module binary, in bytes, `Module::new` accepts (default 1
     /// GiB, the limit browsers apply). A larger binary is a `Limit` error

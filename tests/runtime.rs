@@ -329,3 +329,31 @@ fn a_c_program_built_with_and_without_simd128_gives_the_same_results() {
         }
     }
 }
+
+#[test]
+fn loads_see_earlier_stores_calls_and_growth_in_the_same_block() {
+    // Memory, globals, tables and the memory length are separate alias
+    // regions for the compiler: each must still see its own stores and what
+    // calls (here memory.grow) change, and out-of-bounds table accesses trap.
+    let (mut s, i) = setup(
+        r#"(module (memory 1) (global $g (mut i32) (i32.const 0)) (table $t 2 funcref)
+            (func $seven (result i32) (i32.const 7)) (elem declare func $seven)
+            (func (export "mix") (result i32)
+              (global.set $g (i32.const 1))
+              (i32.store (i32.const 0) (i32.const 2))
+              (global.set $g (i32.add (global.get $g) (i32.load (i32.const 0))))
+              (i32.store (i32.const 4) (global.get $g))
+              (drop (memory.size))
+              (drop (memory.grow (i32.const 1)))
+              (i32.store (i32.const 65536) (memory.size))
+              (table.set $t (i32.const 1) (ref.func $seven))
+              (i32.add (i32.add (call_indirect (result i32) (i32.const 1)) (global.get $g))
+                       (i32.add (i32.load (i32.const 4)) (i32.load (i32.const 65536)))))
+            (func (export "get") (param i32) (result funcref) (table.get $t (local.get 0)))
+            (func (export "set") (param i32) (table.set $t (local.get 0) (ref.null func))))"#,
+    );
+    assert_eq!(call(&mut s, i, "mix", &[]).unwrap(), vec![Val::I32(7 + 3 + 3 + 2)]);
+    assert_eq!(trap_code(call(&mut s, i, "get", &[Val::I32(2)])), TrapCode::TableOutOfBounds);
+    assert_eq!(trap_code(call(&mut s, i, "set", &[Val::I32(-1)])), TrapCode::TableOutOfBounds);
+    assert!(matches!(call(&mut s, i, "get", &[Val::I32(1)]).unwrap()[0], Val::FuncRef(Some(_))));
+}

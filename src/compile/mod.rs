@@ -100,9 +100,12 @@ enum Job {
 /// Bodies smaller than this compile without the memory check below.
 const CHECKED_BODY_SIZE: usize = 64 << 10;
 
-/// Bytes of working memory compiling one byte of function body takes at
-/// the least (measured: several hundred for long straight-line bodies).
-const COMPILE_BYTES_PER_BODY_BYTE: usize = 64;
+/// Bytes of working memory compiling one byte of function body can take
+/// (measured peak RSS per body byte: about 110 for long straight-line
+/// bodies, 180 with calls, 230 for deeply nested blocks, and up to 1,100 for
+/// dense `call_indirect`; see BENCHMARKS.md, "Compile cost of large function
+/// bodies"). The check reserves this much, so it covers the common shapes.
+const COMPILE_BYTES_PER_BODY_BYTE: usize = 256;
 
 /// Refuses to compile a module whose largest function body needs more
 /// working memory than the process can get, instead of letting the

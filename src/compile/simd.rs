@@ -35,7 +35,7 @@
 //! | `i16x8.relaxed_dot_i8x16_i7x16_s` | no counterpart: both operands signed, products summed in pairs without saturation (wrapping, which only `-128 * -128` twice reaches) |
 //! | `i32x4.relaxed_dot_i8x16_i7x16_add_s` | the same pairs summed again in fours into 32 bits, plus the accumulator |
 
-use super::{FuncTranslator, Writes, heap_flags, memarg_memory};
+use super::{FuncTranslator, Writes, memarg_memory};
 use crate::error::{Error, Result};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::types::{F32X4, F64X2, I8, I8X16, I16, I16X8, I32, I32X4, I64, I64X2};
@@ -260,7 +260,7 @@ impl FuncTranslator<'_, '_> {
         &mut self,
         memarg: &MemArg,
         size: u64,
-        f: impl FnOnce(&mut FunctionBuilder<'_>, Value, i32) -> Value,
+        f: impl FnOnce(&mut FunctionBuilder<'_>, MemFlagsData, Value, i32) -> Value,
     ) {
         self.load_op(memarg, size, f);
         let v = self.pop();
@@ -270,8 +270,8 @@ impl FuncTranslator<'_, '_> {
     /// A scalar load of type `scalar` made a vector of type `ty` by `splat`
     /// (or, with `zero`, into lane 0 of a zero vector).
     fn v_load_scalar(&mut self, memarg: &MemArg, scalar: Type, ty: Type, zero: bool) {
-        self.v_load(memarg, u64::from(scalar.bytes()), |b, a, o| {
-            let x = b.ins().load(scalar, heap_flags(), a, o);
+        self.v_load(memarg, u64::from(scalar.bytes()), |b, flags, a, o| {
+            let x = b.ins().load(scalar, flags, a, o);
             if zero { b.ins().scalar_to_vector(ty, x) } else { b.ins().splat(ty, x) }
         });
     }
@@ -281,7 +281,8 @@ impl FuncTranslator<'_, '_> {
         let v = self.pop_as(ty);
         let at = self.pop();
         let (addr, off) = self.heap_addr(memarg, at, u64::from(lane(ty).bytes()));
-        let x = self.b.ins().load(lane(ty), heap_flags(), addr, off);
+        let flags = self.heap_flags(memarg_memory(memarg));
+        let x = self.b.ins().load(lane(ty), flags, addr, off);
         let r = self.b.ins().insertlane(v, x, index);
         self.push_vec(r);
     }
@@ -293,7 +294,8 @@ impl FuncTranslator<'_, '_> {
         let at = self.pop();
         let (addr, off) = self.heap_addr(memarg, at, u64::from(lane(ty).bytes()));
         let x = self.b.ins().extractlane(v, index);
-        self.b.ins().store(heap_flags(), x, addr, off);
+        let flags = self.heap_flags(memarg_memory(memarg));
+        self.b.ins().store(flags, x, addr, off);
     }
 
     // ---------------------------------------------------------------- the operator match
@@ -305,25 +307,25 @@ impl FuncTranslator<'_, '_> {
         match op {
             // ------------------------------------------------------------ memory
             O::V128Load { memarg } => {
-                self.v_load(&memarg, 16, |b, a, o| b.ins().load(I8X16, heap_flags(), a, o))
+                self.v_load(&memarg, 16, |b, flags, a, o| b.ins().load(I8X16, flags, a, o))
             }
             O::V128Load8x8S { memarg } => {
-                self.v_load(&memarg, 8, |b, a, o| b.ins().sload8x8(heap_flags(), a, o))
+                self.v_load(&memarg, 8, |b, flags, a, o| b.ins().sload8x8(flags, a, o))
             }
             O::V128Load8x8U { memarg } => {
-                self.v_load(&memarg, 8, |b, a, o| b.ins().uload8x8(heap_flags(), a, o))
+                self.v_load(&memarg, 8, |b, flags, a, o| b.ins().uload8x8(flags, a, o))
             }
             O::V128Load16x4S { memarg } => {
-                self.v_load(&memarg, 8, |b, a, o| b.ins().sload16x4(heap_flags(), a, o))
+                self.v_load(&memarg, 8, |b, flags, a, o| b.ins().sload16x4(flags, a, o))
             }
             O::V128Load16x4U { memarg } => {
-                self.v_load(&memarg, 8, |b, a, o| b.ins().uload16x4(heap_flags(), a, o))
+                self.v_load(&memarg, 8, |b, flags, a, o| b.ins().uload16x4(flags, a, o))
             }
             O::V128Load32x2S { memarg } => {
-                self.v_load(&memarg, 8, |b, a, o| b.ins().sload32x2(heap_flags(), a, o))
+                self.v_load(&memarg, 8, |b, flags, a, o| b.ins().sload32x2(flags, a, o))
             }
             O::V128Load32x2U { memarg } => {
-                self.v_load(&memarg, 8, |b, a, o| b.ins().uload32x2(heap_flags(), a, o))
+                self.v_load(&memarg, 8, |b, flags, a, o| b.ins().uload32x2(flags, a, o))
             }
             O::V128Load8Splat { memarg } => self.v_load_scalar(&memarg, I8, I8X16, false),
             O::V128Load16Splat { memarg } => self.v_load_scalar(&memarg, I16, I16X8, false),
@@ -331,8 +333,8 @@ impl FuncTranslator<'_, '_> {
             O::V128Load64Splat { memarg } => self.v_load_scalar(&memarg, I64, I64X2, false),
             O::V128Load32Zero { memarg } => self.v_load_scalar(&memarg, I32, I32X4, true),
             O::V128Load64Zero { memarg } => self.v_load_scalar(&memarg, I64, I64X2, true),
-            O::V128Store { memarg } => self.store_op(&memarg, 16, |b, v, a, o| {
-                b.ins().store(heap_flags(), v, a, o);
+            O::V128Store { memarg } => self.store_op(&memarg, 16, |b, flags, v, a, o| {
+                b.ins().store(flags, v, a, o);
             }),
             O::V128Load8Lane { memarg, lane } => self.v_load_lane(&memarg, I8X16, lane),
             O::V128Load16Lane { memarg, lane } => self.v_load_lane(&memarg, I16X8, lane),
