@@ -463,9 +463,12 @@ pub extern "C" fn wasmpool_func_call(
         for (slot, v) in params.iter_mut().zip(args) {
             *slot = from_c(v, s)?;
         }
-        // SAFETY: idle, checked above; the host functions this call may run
-        // reach the store only through their caller.
-        let result = f.func.call(unsafe { s.rust() }, params, outs);
+        // A call made from a host function of a resumable call is not one.
+        let result = crate::runtime::fiber::outside_fiber(|| {
+            // SAFETY: idle, checked above; the host functions this call may
+            // run reach the store only through their caller.
+            f.func.call(unsafe { s.rust() }, params, outs)
+        });
         if split_trap(result, trap)?.is_some() {
             for (slot, v) in results.iter_mut().zip(outs.iter()) {
                 *slot = to_c(v, s);

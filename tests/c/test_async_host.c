@@ -14,7 +14,9 @@
  *     start trap; a link error; a synchronous instantiation of it traps.
  *  7. Deleting a store whose call or instantiation is pending abandons it first: the
  *     continuation and the store are finalized, pool metrics return to zero, the future's
- *     next poll reports INVALID_ARGUMENT, and deleting it afterwards is safe. */
+ *     next poll reports INVALID_ARGUMENT, and deleting it afterwards is safe.
+ *  8. A synchronous call into another store from a host function of a resumable call
+ *     never suspends the fiber under it: epoch deadlines extend, async host functions trap. */
 #include "testutil.h"
 
 static const char *const WAT =
@@ -354,11 +356,67 @@ static void store_deleted_first(env_t *e) {
   }
 }
 
+/* A sync host function of store A calling into store B, from a resumable call of A: B's
+ * call is synchronous, so neither its epoch deadlines nor its async host functions may
+ * suspend A's fiber under it (B is not busy and could be used meanwhile). */
+static const char *const B_WAT =
+    "(module\n"
+    "  (import \"host\" \"wait\" (func $wait (param i32) (result i32)))\n"
+    "  (func (export \"spin\") (param $n i32) (result i32)\n"
+    "    (loop $top\n"
+    "      (local.set $n (i32.sub (local.get $n) (i32.const 1)))\n"
+    "      (br_if $top (local.get $n)))\n"
+    "    (i32.const 7))\n"
+    "  (func (export \"wait\") (param i32) (result i32) (call $wait (local.get 0))))\n";
+
+static wasmpool_store_t *store_b;
+static wasmpool_instance_t *instance_b;
+
+/* into_b(0): B.spin(100) (yields at each turn if B's call could); into_b(1): B.wait(2). */
+static wasmpool_trap_t *into_b(void *env, wasmpool_caller_t *caller, const wasmpool_val_t *args, size_t nargs,
+                               wasmpool_val_t *results, size_t nresults) {
+  (void)env; (void)caller; (void)nargs; (void)nresults;
+  wasmpool_val_t arg = val_i32(args[0].of.i32 == 0 ? 100 : 2);
+  wasmpool_trap_t *trap = NULL;
+  OK(wasmpool_func_call(store_b, get_func(instance_b, args[0].of.i32 == 0 ? "spin" : "wait"), &arg, 1, results, 1,
+                        &trap));
+  return trap;
+}
+
+static void nested_sync_call(env_t *e) {
+  store_b = yielding_store(e);
+  wasmpool_trap_t *trap = NULL;
+  wasmpool_module_t *b = compile_wat(e->engine, B_WAT);
+  OK(wasmpool_instance_new(store_b, b, e->linker, &instance_b, &trap));
+  wasmpool_module_t *a = compile_wat(e->engine, "(module (import \"host\" \"into_b\" (func $b (param i32) (result i32)))"
+                                                "  (func (export \"run\") (param i32) (result i32) (call $b (local.get 0))))");
+  wasmpool_linker_t *linker = wasmpool_linker_new(e->engine);
+  OK(wasmpool_linker_define_func(linker, "host", "into_b", &I32, 1, &I32, 1, into_b, NULL, NULL));
+  wasmpool_store_t *store_a = wasmpool_store_new(e->engine, NULL, NULL);
+  wasmpool_instance_t *instance_a;
+  OK(wasmpool_instance_new(store_a, a, linker, &instance_a, &trap));
+  wasmpool_func_t *run = get_func(instance_a, "run");
+  int polls = cont_polls;
+  wasmpool_val_t arg = val_i32(0), result = val_i32(-1);
+  CHECK(call_async(store_a, run, &arg, 1, &result, 1, &trap) == 0);
+  CHECK(trap == NULL && result.of.i32 == 7);
+  arg = val_i32(1);
+  CHECK(call_async(store_a, run, &arg, 1, &result, 1, &trap) == 0);
+  expect_trap(trap, "outside a resumable call");
+  CHECK(cont_polls == polls);
+  wasmpool_store_delete(store_a);
+  wasmpool_store_delete(store_b);
+  wasmpool_linker_delete(linker);
+  wasmpool_module_delete(a);
+  wasmpool_module_delete(b);
+}
+
 int main(void) {
   env_t e = make_env();
   host_functions(&e);
   instantiation(&e);
   store_deleted_first(&e);
+  nested_sync_call(&e);
   CHECK(never_called == 0);
   CHECK(env_finalized == 0);
   drop_env(e);
