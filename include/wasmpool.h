@@ -52,9 +52,11 @@
 #define WASMPOOL_VERSION_PATCH 0
 
 /**
- * A resumable call in progress, from `wasmpool_func_call_async`. Owned by
- * the caller and freed with `wasmpool_call_future_delete`. It may be polled
- * and deleted on any thread, one at a time, along with its store.
+ * A resumable call in progress, from `wasmpool_func_call_async`, or an
+ * instantiation in progress, from `wasmpool_linker_instantiate_async` or
+ * `wasmpool_instance_pre_instantiate_async`. Owned by the caller and freed
+ * with `wasmpool_call_future_delete`. It may be polled and deleted on any
+ * thread, one at a time, along with its store.
  */
 struct wasmpool_call_future;
 
@@ -278,6 +280,21 @@ typedef struct wasmpool_val wasmpool_val_t;
 typedef struct wasmpool_trap wasmpool_trap_t;
 
 /**
+ * The type of a linker; see `struct wasmpool_linker`.
+ */
+typedef struct wasmpool_linker wasmpool_linker_t;
+
+/**
+ * The type of an instance; see `struct wasmpool_instance`.
+ */
+typedef struct wasmpool_instance wasmpool_instance_t;
+
+/**
+ * The type of an instance-pre; see `struct wasmpool_instance_pre`.
+ */
+typedef struct wasmpool_instance_pre wasmpool_instance_pre_t;
+
+/**
  * Which profiler support an engine has: one of the `WASMPOOL_PROFILER_*`
  * values.
  */
@@ -411,24 +428,75 @@ struct wasmpool_globaltype {
 typedef struct wasmpool_globaltype wasmpool_globaltype_t;
 
 /**
- * The type of an instance-pre; see `struct wasmpool_instance_pre`.
- */
-typedef struct wasmpool_instance_pre wasmpool_instance_pre_t;
-
-/**
- * The type of an instance; see `struct wasmpool_instance`.
- */
-typedef struct wasmpool_instance wasmpool_instance_t;
-
-/**
- * The type of a linker; see `struct wasmpool_linker`.
- */
-typedef struct wasmpool_linker wasmpool_linker_t;
-
-/**
  * The type of a table; see `struct wasmpool_table`.
  */
 typedef struct wasmpool_table wasmpool_table_t;
+
+/**
+ * The callback of an async host function's continuation: returns true when
+ * the host function is done (its results, or a trap, are written), false to
+ * suspend the resumable call until its next `wasmpool_call_future_poll`,
+ * which calls it again.
+ */
+typedef bool (*wasmpool_func_async_continuation_callback_t)(void *env);
+
+/**
+ * What an async host function's callback leaves to finish later (Wasmtime's
+ * `wasmtime_async_continuation_t`). The runtime sets it to all NULL before
+ * the callback; a callback that finishes at once leaves it so.
+ */
+struct wasmpool_async_continuation {
+  /**
+   * Polled until it returns true; NULL: the host function is already
+   * done.
+   */
+  wasmpool_func_async_continuation_callback_t callback;
+  /**
+   * Passed to `callback` and `finalizer`.
+   */
+  void *env;
+  /**
+   * May be NULL. Called with `env` exactly once, when the continuation is
+   * over: after `callback` returned true, when the callback set a trap (then
+   * `callback` is never called), or when the resumable call is abandoned
+   * (its future deleted, or its store deleted) before that.
+   */
+  void (*finalizer)(void *env);
+};
+
+/**
+ * The type of a continuation; see `struct wasmpool_async_continuation`.
+ */
+typedef struct wasmpool_async_continuation wasmpool_async_continuation_t;
+
+/**
+ * An async host function's callback (Wasmtime's
+ * `wasmtime_func_async_callback_t`). Called once per call, like a
+ * `wasmpool_func_callback_t`, with `env`, the caller, the `nargs` arguments
+ * and room for the `nresults` results (kinds set, values zeroed), plus
+ * `trap_ret` (`*trap_ret` is NULL) and `continuation_ret` (all NULL).
+ *
+ * To finish at once, write the results (or set `*trap_ret` to a trap from
+ * `wasmpool_trap_new`, whose ownership passes to the runtime) and return.
+ * To finish later, fill `*continuation_ret`: its callback is called right
+ * after this one returns and then once per `wasmpool_call_future_poll`
+ * until it returns true; until then the wasm call is suspended (the poll
+ * returns false). `args`, `results` and `trap_ret` stay valid until the
+ * continuation returns true or is finalized, so the continuation may
+ * write the results or a trap through pointers the callback kept; the
+ * `caller` is valid only during this callback. While the callback or its
+ * continuation runs, handles of the store (memories, globals, tables) may
+ * be used, and calls into the store are refused, as in a
+ * `wasmpool_func_callback_t`.
+ *
+ * An async host function runs only in a resumable call
+ * (`wasmpool_func_call_async`, `wasmpool_linker_instantiate_async`,
+ * `wasmpool_instance_pre_instantiate_async`); called from a synchronous one
+ * it traps with `WASMPOOL_TRAP_HOST` without calling the callback. The
+ * callback and the continuation must not unwind, and may run on any thread
+ * that polls the call's future.
+ */
+typedef void (*wasmpool_func_async_callback_t)(void *env, wasmpool_caller_t *caller, const wasmpool_val_t *args, size_t nargs, wasmpool_val_t *results, size_t nresults, wasmpool_trap_t **trap_ret, wasmpool_async_continuation_t *continuation_ret);
 
 /**
  * The type of a linear memory: its limits in 64 KiB pages.
@@ -840,6 +908,42 @@ wasmpool_error_t *wasmpool_store_fuel_async_yield_interval(wasmpool_store_t *sto
 wasmpool_call_future_t *wasmpool_func_call_async(wasmpool_store_t *store, const wasmpool_func_t *func, const wasmpool_val_t *args, size_t nargs, wasmpool_val_t *results, size_t nresults, wasmpool_trap_t **trap_ret, wasmpool_error_t **error_ret);
 
 /**
+ * Starts instantiating `module` in `store` as a resumable call, resolving
+ * its imports with `linker` (Wasmtime's `wasmtime_linker_instantiate_async`):
+ * the whole instantiation, start function included, runs on a stack of its
+ * own, so the start function can suspend at epoch deadlines and fuel
+ * intervals and call async host functions. Nothing runs until the returned
+ * future is polled with `wasmpool_call_future_poll`.
+ *
+ * `out`, `trap_ret` and `error_ret` must stay valid until the future is
+ * done or deleted; `linker` and `module` need not (their definitions are
+ * resolved now). Both `*trap_ret` and `*error_ret` are set to NULL now;
+ * when the poll returns true exactly one of these holds: `*error_ret` holds
+ * an error owned by the caller (NULL `linker`, `store`, `module` or `out`,
+ * a missing or mistyped import (`WASMPOOL_ERROR_LINK`), an engine without
+ * async support, no stack or slot left in the pool, the store busy, and
+ * the other errors of `wasmpool_instance_new`), `*trap_ret` holds a trap
+ * owned by the caller (the start function trapped; the instance stays in
+ * the store, inert), or `*out` holds an instance borrowed from the store.
+ *
+ * Returns a future owned by the caller, freed with
+ * `wasmpool_call_future_delete` (which abandons an unfinished
+ * instantiation); NULL only when `trap_ret` or `error_ret` is NULL. The
+ * store is busy until the future is done or deleted.
+ */
+wasmpool_call_future_t *wasmpool_linker_instantiate_async(const wasmpool_linker_t *linker, wasmpool_store_t *store, const wasmpool_module_t *module, wasmpool_instance_t **out, wasmpool_trap_t **trap_ret, wasmpool_error_t **error_ret);
+
+/**
+ * Starts instantiating a pre-linked module in `store` as a resumable call
+ * (Wasmtime's `wasmtime_instance_pre_instantiate_async`). As
+ * `wasmpool_linker_instantiate_async`, with the names already resolved: a
+ * NULL `pre` is an error, and `pre` need not outlive the future. Several
+ * threads may start instantiations from one `pre` at once, each in its own
+ * store.
+ */
+wasmpool_call_future_t *wasmpool_instance_pre_instantiate_async(const wasmpool_instance_pre_t *pre, wasmpool_store_t *store, wasmpool_instance_t **out, wasmpool_trap_t **trap_ret, wasmpool_error_t **error_ret);
+
+/**
  * Runs the call until it is over (returns true: the outcome has been
  * written, see `wasmpool_func_call_async`) or suspends (returns false: poll
  * again later, from any thread). Polling a future that is over returns true
@@ -853,7 +957,8 @@ bool wasmpool_call_future_poll(wasmpool_call_future_t *future);
  * suspension point traps, the call unwinds through the ordinary trap path
  * (host functions on it see a trap from the calls they make), its stack goes
  * back to the pool, and nothing is written to the out-parameters. Takes
- * ownership; NULL does nothing. Delete the future before its store.
+ * ownership; NULL does nothing. The future may outlive its store: deleting
+ * the store first abandons the call (see `wasmpool_store_delete`).
  */
 void wasmpool_call_future_delete(wasmpool_call_future_t *future);
 
@@ -1298,6 +1403,16 @@ void wasmpool_linker_delete(wasmpool_linker_t *linker);
 wasmpool_error_t *wasmpool_linker_define_func(wasmpool_linker_t *linker, const char *module, const char *name, const wasmpool_valkind_t *params, size_t nparams, const wasmpool_valkind_t *results, size_t nresults, wasmpool_func_callback_t callback, void *env, void (*finalizer)(void *env));
 
 /**
+ * Defines `module`::`name` as an async host function (Wasmtime's
+ * `wasmtime_linker_define_async_func`): as `wasmpool_linker_define_func`
+ * (same signature arguments, ownership of `env` and `finalizer`, errors),
+ * with a callback that may leave a continuation to finish later; see
+ * `wasmpool_func_async_callback_t`. Needs an engine with async support to
+ * be of use: only resumable calls can call it.
+ */
+wasmpool_error_t *wasmpool_linker_define_async_func(wasmpool_linker_t *linker, const char *module, const char *name, const wasmpool_valkind_t *params, size_t nparams, const wasmpool_valkind_t *results, size_t nresults, wasmpool_func_async_callback_t callback, void *env, void (*finalizer)(void *env));
+
+/**
  * Defines `module`::`name` as `func`, a function of some store (exported by
  * an instance or made with `wasmpool_func_new`). The definition can only be
  * used to instantiate in that store. NULL pointers are
@@ -1601,7 +1716,16 @@ wasmpool_store_t *wasmpool_store_new(const wasmpool_engine_t *engine, void *data
  * reset and returned to the pool), host functions and handles obtained from
  * it become invalid, and then the store's finalizer runs. Takes ownership;
  * NULL does nothing. Calling it from inside one of the store's own host
- * functions does nothing (the store is in use).
+ * functions (or an async host function's continuation) does nothing (the
+ * store is in use).
+ *
+ * A resumable call still holding the store (its future neither done nor
+ * deleted) is abandoned first, as `wasmpool_call_future_delete` would:
+ * its stack goes back to the pool and async host functions' continuations
+ * are finalized. The future stays the caller's: its next poll returns true
+ * with a `WASMPOOL_ERROR_INVALID_ARGUMENT` error saying the store was
+ * deleted (no result or trap is written), and it must still be freed with
+ * `wasmpool_call_future_delete`, which then touches nothing of the store.
  */
 void wasmpool_store_delete(wasmpool_store_t *store);
 

@@ -10,16 +10,25 @@
 //! multiplex many calls on one thread, and resume a call on another thread
 //! than the one that started it. While a future exists its store is busy:
 //! other calls into it are refused until the future is done or deleted.
+//! `wasmpool_linker_instantiate_async` and
+//! `wasmpool_instance_pre_instantiate_async` return the same kind of future
+//! for an instantiation, so a start function can suspend too; async host
+//! functions (`wasmpool_linker_define_async_func`, section "linker") suspend
+//! a resumable call until their continuation is done.
 
-use crate::capi::boundary::{arg_ref, boxed, ffi_result, ffi_value};
+use crate::capi::boundary::{arg_ref, boxed, ffi_result, ffi_value, out_arg};
 use crate::capi::config::{update, wasmpool_config_t};
 use crate::capi::error::{wasmpool_error, wasmpool_error_t};
 use crate::capi::func::{call_args, split_trap, wasmpool_func_t};
+use crate::capi::instance::wasmpool_instance_t;
+use crate::capi::linker::{wasmpool_instance_pre_t, wasmpool_linker_t};
+use crate::capi::module::wasmpool_module_t;
 use crate::capi::pool_config::{update as update_pool, wasmpool_pool_config_t};
-use crate::capi::store::{wasmpool_store, wasmpool_store_t};
+use crate::capi::store::{StoreData, wasmpool_store, wasmpool_store_t};
 use crate::capi::trap::wasmpool_trap_t;
 use crate::capi::values::{from_c, to_c, wasmpool_val_t};
 use crate::error::{Error, Result};
+use crate::linker::InstancePre;
 use crate::runtime::fiber::{self, FiberFuture};
 use crate::values::Val;
 use std::future::Future;
@@ -119,9 +128,11 @@ pub extern "C" fn wasmpool_store_fuel_async_yield_interval(
     })
 }
 
-/// A resumable call in progress, from `wasmpool_func_call_async`. Owned by
-/// the caller and freed with `wasmpool_call_future_delete`. It may be polled
-/// and deleted on any thread, one at a time, along with its store.
+/// A resumable call in progress, from `wasmpool_func_call_async`, or an
+/// instantiation in progress, from `wasmpool_linker_instantiate_async` or
+/// `wasmpool_instance_pre_instantiate_async`. Owned by the caller and freed
+/// with `wasmpool_call_future_delete`. It may be polled and deleted on any
+/// thread, one at a time, along with its store.
 pub struct wasmpool_call_future {
     state: State,
     store: *const wasmpool_store,
@@ -137,6 +148,8 @@ enum State {
     Failed(Error),
     /// The call, running or suspended.
     Running(Pin<Box<FiberFuture<'static, Result<()>>>>),
+    /// Abandoned by `wasmpool_store_delete`: reported by the next poll.
+    StoreDeleted,
     /// Over and reported.
     Done,
 }
@@ -182,6 +195,20 @@ pub extern "C" fn wasmpool_func_call_async(
     trap_ret: *mut *mut wasmpool_trap_t,
     error_ret: *mut *mut wasmpool_error_t,
 ) -> *mut wasmpool_call_future_t {
+    new_future((trap_ret, error_ret), || start((store, func), (args, nargs), (results, nresults)))
+}
+
+/// A call or instantiation that started: its store and its fiber.
+type Started = (&'static wasmpool_store, FiberFuture<'static, Result<()>>);
+
+/// Makes the future of every `_async` function: NULL when `trap_ret` or
+/// `error_ret` is NULL, else a future (owned by the caller) of what `start`
+/// started, which marks its store busy with it, or of the error that kept
+/// anything from starting.
+fn new_future(
+    (trap_ret, error_ret): (*mut *mut wasmpool_trap_t, *mut *mut wasmpool_error_t),
+    start: impl FnOnce() -> Result<Started>,
+) -> *mut wasmpool_call_future_t {
     ffi_value(std::ptr::null_mut(), || {
         if trap_ret.is_null() || error_ret.is_null() {
             return std::ptr::null_mut();
@@ -191,21 +218,25 @@ pub extern "C" fn wasmpool_func_call_async(
             *trap_ret = std::ptr::null_mut();
             *error_ret = std::ptr::null_mut();
         }
-        let state = match start((store, func), (args, nargs), (results, nresults)) {
-            Ok(fut) => State::Running(Box::pin(fut)),
-            Err(e) => State::Failed(e),
+        let (state, store) = match start() {
+            Ok((s, fut)) => (State::Running(Box::pin(fut)), s as *const wasmpool_store),
+            Err(e) => (State::Failed(e), std::ptr::null()),
         };
-        let store = if matches!(state, State::Running(_)) { store } else { std::ptr::null_mut() };
-        boxed(wasmpool_call_future { state, store, trap_ret, error_ret })
+        let future = boxed(wasmpool_call_future { state, store, trap_ret, error_ret });
+        // SAFETY: a non-NULL store is the live store the call started in.
+        if let Some(s) = unsafe { store.as_ref() } {
+            s.pending.set(future);
+        }
+        future
     })
 }
 
-/// Checks the arguments and makes the fiber; marks the store busy.
+/// Checks the arguments of a call and makes its fiber.
 fn start(
     (store, func): (*mut wasmpool_store_t, *const wasmpool_func_t),
     (args, nargs): (*const wasmpool_val_t, usize),
     (results, nresults): (*mut wasmpool_val_t, usize),
-) -> Result<FiberFuture<'static, Result<()>>> {
+) -> Result<Started> {
     // SAFETY: per the contract of `wasmpool_func_call_async`, the arrays
     // stay valid until the future is done or deleted.
     let (s, f, args, _) = unsafe {
@@ -231,8 +262,111 @@ fn start(
         }
         Ok(())
     })?;
-    s.in_async_call.set(true);
-    Ok(future)
+    Ok((s, future))
+}
+
+/// What an instantiation's fiber reaches of the C side: the store and the
+/// instance out-parameter.
+struct InstanceTarget {
+    store: *const wasmpool_store,
+    out: *mut *mut wasmpool_instance_t,
+}
+
+// SAFETY: as for `Targets`: the caller's, valid until the future is done or
+// deleted, used by whichever thread polls the future.
+unsafe impl Send for InstanceTarget {}
+
+/// Checks the arguments of an instantiation and makes its fiber, which
+/// instantiates `pre` (a copy: the caller's linker, module or instance-pre
+/// need not outlive the future).
+fn start_instantiate(
+    pre: Result<InstancePre<StoreData>>,
+    store: *mut wasmpool_store_t,
+    out: *mut *mut wasmpool_instance_t,
+    what: &str,
+) -> Result<Started> {
+    // SAFETY: a non-NULL store is live and held by this thread; a non-NULL
+    // `out` stays writable until the future is done or deleted.
+    let (s, _) = unsafe { (arg_ref(store, "store")?, out_arg(out, "out")?) };
+    let pre = pre?;
+    s.check_idle(what)?;
+    // SAFETY: idle, checked above.
+    let engine = unsafe { s.rust() }.engine().clone();
+    let target = InstanceTarget { store: s, out };
+    let future = fiber::run(&engine, move || {
+        let target = target;
+        // SAFETY: the store is live and busy with this instantiation only
+        // (see `InstanceTarget`).
+        let s = unsafe { &*target.store };
+        // SAFETY: as above; host functions reach it through their caller.
+        let instance = pre.instantiate(unsafe { s.rust() })?;
+        // SAFETY: `out` is writable until the future is done or deleted.
+        unsafe { *target.out = s.instance_handle(instance) };
+        Ok(())
+    })?;
+    Ok((s, future))
+}
+
+/// Starts instantiating `module` in `store` as a resumable call, resolving
+/// its imports with `linker` (Wasmtime's `wasmtime_linker_instantiate_async`):
+/// the whole instantiation, start function included, runs on a stack of its
+/// own, so the start function can suspend at epoch deadlines and fuel
+/// intervals and call async host functions. Nothing runs until the returned
+/// future is polled with `wasmpool_call_future_poll`.
+///
+/// `out`, `trap_ret` and `error_ret` must stay valid until the future is
+/// done or deleted; `linker` and `module` need not (their definitions are
+/// resolved now). Both `*trap_ret` and `*error_ret` are set to NULL now;
+/// when the poll returns true exactly one of these holds: `*error_ret` holds
+/// an error owned by the caller (NULL `linker`, `store`, `module` or `out`,
+/// a missing or mistyped import (`WASMPOOL_ERROR_LINK`), an engine without
+/// async support, no stack or slot left in the pool, the store busy, and
+/// the other errors of `wasmpool_instance_new`), `*trap_ret` holds a trap
+/// owned by the caller (the start function trapped; the instance stays in
+/// the store, inert), or `*out` holds an instance borrowed from the store.
+///
+/// Returns a future owned by the caller, freed with
+/// `wasmpool_call_future_delete` (which abandons an unfinished
+/// instantiation); NULL only when `trap_ret` or `error_ret` is NULL. The
+/// store is busy until the future is done or deleted.
+#[unsafe(no_mangle)]
+pub extern "C" fn wasmpool_linker_instantiate_async(
+    linker: *const wasmpool_linker_t,
+    store: *mut wasmpool_store_t,
+    module: *const wasmpool_module_t,
+    out: *mut *mut wasmpool_instance_t,
+    trap_ret: *mut *mut wasmpool_trap_t,
+    error_ret: *mut *mut wasmpool_error_t,
+) -> *mut wasmpool_call_future_t {
+    new_future((trap_ret, error_ret), || {
+        let resolve = || {
+            // SAFETY: non-NULL pointers are a live linker and module.
+            let (l, m) = unsafe { (arg_ref(linker, "linker")?, arg_ref(module, "module")?) };
+            l.linker.instantiate_pre(&m.module)
+        };
+        start_instantiate(resolve(), store, out, "wasmpool_linker_instantiate_async")
+    })
+}
+
+/// Starts instantiating a pre-linked module in `store` as a resumable call
+/// (Wasmtime's `wasmtime_instance_pre_instantiate_async`). As
+/// `wasmpool_linker_instantiate_async`, with the names already resolved: a
+/// NULL `pre` is an error, and `pre` need not outlive the future. Several
+/// threads may start instantiations from one `pre` at once, each in its own
+/// store.
+#[unsafe(no_mangle)]
+pub extern "C" fn wasmpool_instance_pre_instantiate_async(
+    pre: *const wasmpool_instance_pre_t,
+    store: *mut wasmpool_store_t,
+    out: *mut *mut wasmpool_instance_t,
+    trap_ret: *mut *mut wasmpool_trap_t,
+    error_ret: *mut *mut wasmpool_error_t,
+) -> *mut wasmpool_call_future_t {
+    new_future((trap_ret, error_ret), || {
+        // SAFETY: a non-NULL pre is live.
+        let pre = unsafe { arg_ref(pre, "pre") }.map(|p| p.pre.clone());
+        start_instantiate(pre, store, out, "wasmpool_instance_pre_instantiate_async")
+    })
 }
 
 impl wasmpool_call_future {
@@ -240,9 +374,17 @@ impl wasmpool_call_future {
     fn release_store(&mut self) {
         // SAFETY: a non-NULL store is the live store this call holds.
         if let Some(s) = unsafe { self.store.as_ref() } {
-            s.in_async_call.set(false);
+            s.pending.set(std::ptr::null_mut());
         }
         self.store = std::ptr::null();
+    }
+
+    /// Abandons the call because its store is being deleted (see
+    /// `wasmpool_store_delete`): the fiber unwinds while the store is still
+    /// live and busy, then the future forgets the store.
+    pub(crate) fn abandon_for_store_delete(&mut self) {
+        drop(std::mem::replace(&mut self.state, State::StoreDeleted));
+        self.release_store();
     }
 
     /// Writes a finished call's outcome to the caller's out-parameters.
@@ -267,7 +409,7 @@ pub extern "C" fn wasmpool_call_future_poll(future: *mut wasmpool_call_future_t)
     // SAFETY: a non-NULL future is live and used by this thread only.
     let Some(f) = (unsafe { future.as_mut() }) else { return true };
     let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &mut f.state {
-        State::Failed(_) | State::Done => Some(None),
+        State::Failed(_) | State::StoreDeleted | State::Done => Some(None),
         State::Running(fut) => match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
             Poll::Ready(r) => Some(Some(r)),
             Poll::Pending => None,
@@ -278,6 +420,9 @@ pub extern "C" fn wasmpool_call_future_poll(future: *mut wasmpool_call_future_t)
         Ok(Some(Some(r))) => r,
         Ok(Some(None)) => match std::mem::replace(&mut f.state, State::Done) {
             State::Failed(e) => Err(e),
+            State::StoreDeleted => Err(Error::invalid_argument(
+                "the store was deleted before the resumable call finished; it was abandoned",
+            )),
             _ => return true,
         },
         Err(_) => {
@@ -294,7 +439,8 @@ pub extern "C" fn wasmpool_call_future_poll(future: *mut wasmpool_call_future_t)
 /// suspension point traps, the call unwinds through the ordinary trap path
 /// (host functions on it see a trap from the calls they make), its stack goes
 /// back to the pool, and nothing is written to the out-parameters. Takes
-/// ownership; NULL does nothing. Delete the future before its store.
+/// ownership; NULL does nothing. The future may outlive its store: deleting
+/// the store first abandons the call (see `wasmpool_store_delete`).
 #[unsafe(no_mangle)]
 pub extern "C" fn wasmpool_call_future_delete(future: *mut wasmpool_call_future_t) {
     ffi_value((), || {

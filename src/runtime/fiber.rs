@@ -166,6 +166,23 @@ pub(crate) fn on_fiber() -> bool {
     current().is_some()
 }
 
+/// Runs `f` as if outside any fiber: for a synchronous call made from a host
+/// function of a resumable call (into another store, whose call is not a
+/// resumable one). Its suspension points then behave as outside a fiber
+/// (epoch and fuel extend and carry on, async host functions trap) instead
+/// of suspending the fiber under it while that store is not busy.
+pub(crate) fn outside_fiber<R>(f: impl FnOnce() -> R) -> R {
+    /// Reinstalls the fiber, also when `f` panics.
+    struct Reinstall(*const FiberState);
+    impl Drop for Reinstall {
+        fn drop(&mut self) {
+            swap_current(self.0);
+        }
+    }
+    let _reinstall = Reinstall(swap_current(ptr::null()));
+    f()
+}
+
 /// Suspends the running fiber until it is polled again.
 fn suspend(state: &FiberState) -> Result<(), Cancelled> {
     if state.cancelled.get() {

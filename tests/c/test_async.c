@@ -93,19 +93,6 @@ static wasmpool_store_t *yielding_store(env_t *e, wasmpool_instance_t **instance
   return store;
 }
 
-static wasmpool_pool_metrics_t metrics(const env_t *e) {
-  wasmpool_pool_metrics_t m;
-  CHECK(wasmpool_engine_pool_metrics(e->engine, &m));
-  return m;
-}
-
-/* Polls until done; returns the number of polls that suspended. */
-static long drive(wasmpool_call_future_t *f) {
-  long pending = 0;
-  while (!wasmpool_call_future_poll(f)) pending++;
-  return pending;
-}
-
 static void *poll_ten(void *future) {
   for (int i = 0; i < 10; i++) CHECK(!wasmpool_call_future_poll(future));
   return NULL;
@@ -121,17 +108,17 @@ static void resumes(void) {
   wasmpool_error_t *err;
   wasmpool_call_future_t *f = wasmpool_func_call_async(store, sum, &arg, 1, &result, 1, &trap, &err);
   CHECK(!wasmpool_call_future_poll(f));
-  CHECK(metrics(&e).stacks == 1);
+  CHECK(pool_metrics(e.engine).stacks == 1);
   /* A busy store refuses other calls until the future is done. */
   EXPECT_ERROR(wasmpool_func_call(store, sum, &arg, 1, &result, 1, &trap), WASMPOOL_ERROR_INVALID_ARGUMENT, "busy");
   pthread_t t;
   CHECK(pthread_create(&t, NULL, poll_ten, f) == 0);
   CHECK(pthread_join(t, NULL) == 0);
-  CHECK(drive(f) >= 900);
+  CHECK(drive_future(f) >= 900);
   CHECK(trap == NULL && err == NULL);
   CHECK(result.kind == WASMPOOL_I64 && result.of.i64 == 500500);
   wasmpool_call_future_delete(f);
-  CHECK(metrics(&e).stacks == 0);
+  CHECK(pool_metrics(e.engine).stacks == 0);
   arg = val_i64(10);
   call_ok(store, sum, &arg, 1, &result, 1);
   CHECK(result.of.i64 == 55);
@@ -155,17 +142,17 @@ static void ten_thousand(void) {
                                           &traps[i], &errs[i]);
     CHECK(!wasmpool_call_future_poll(futures[i]));
   }
-  CHECK(metrics(&e).stacks == N);
+  CHECK(pool_metrics(e.engine).stacks == N);
   int right = 0;
   for (int i = 0; i < N; i++) {
-    drive(futures[i]);
+    drive_future(futures[i]);
     long n = i % 7 + 3;
     right += traps[i] == NULL && errs[i] == NULL && results[i].of.i64 == n * (n + 1) / 2;
     wasmpool_call_future_delete(futures[i]);
     wasmpool_store_delete(stores[i]);
   }
   CHECK(right == N);
-  wasmpool_pool_metrics_t m = metrics(&e);
+  wasmpool_pool_metrics_t m = pool_metrics(e.engine);
   CHECK(m.stacks == 0 && m.core_instances == 0 && m.unused_warm_stacks == N);
   drop_env(e);
 }
@@ -179,25 +166,25 @@ static void traps_on_a_fiber(void) {
   wasmpool_error_t *err;
   wasmpool_call_future_t *f =
       wasmpool_func_call_async(store, get_func(instance, "deep"), &arg, 1, &result, 1, &trap, &err);
-  drive(f);
+  drive_future(f);
   CHECK(err == NULL && trap != NULL);
   if (trap != NULL) {
     CHECK(wasmpool_trap_code(trap) == WASMPOOL_TRAP_STACK_OVERFLOW);
     wasmpool_trap_delete(trap);
   }
   wasmpool_call_future_delete(f);
-  CHECK(metrics(&e).stacks == 0);
+  CHECK(pool_metrics(e.engine).stacks == 0);
 
   arg = val_i64(50);
   f = wasmpool_func_call_async(store, get_func(instance, "trap_after"), &arg, 1, NULL, 0, &trap, &err);
-  CHECK(drive(f) >= 50);
+  CHECK(drive_future(f) >= 50);
   CHECK(err == NULL && trap != NULL);
   if (trap != NULL) {
     CHECK(wasmpool_trap_code(trap) == WASMPOOL_TRAP_UNREACHABLE);
     wasmpool_trap_delete(trap);
   }
   wasmpool_call_future_delete(f);
-  CHECK(metrics(&e).stacks == 0);
+  CHECK(pool_metrics(e.engine).stacks == 0);
   wasmpool_store_delete(store);
   drop_env(e);
 }
@@ -212,11 +199,11 @@ static void abandoned(void) {
   wasmpool_call_future_t *f =
       wasmpool_func_call_async(store, get_func(instance, "sum"), &arg, 1, &result, 1, &trap, &err);
   for (int i = 0; i < 5; i++) CHECK(!wasmpool_call_future_poll(f));
-  CHECK(metrics(&e).stacks == 1);
+  CHECK(pool_metrics(e.engine).stacks == 1);
   wasmpool_call_future_delete(f);
   CHECK(trap == NULL && err == NULL && result.of.i64 == -1);
   wasmpool_store_delete(store);
-  wasmpool_pool_metrics_t m = metrics(&e);
+  wasmpool_pool_metrics_t m = pool_metrics(e.engine);
   CHECK(m.stacks == 0 && m.core_instances == 0 && m.memories == 0 && m.tables == 0);
   drop_env(e);
 }
@@ -233,7 +220,7 @@ static void zeroing(void) {
       wasmpool_error_t *err;
       wasmpool_call_future_t *f =
           wasmpool_func_call_async(store, get_func(instance, "scribble"), NULL, 0, NULL, 0, &trap, &err);
-      drive(f);
+      drive_future(f);
       CHECK(trap == NULL && err == NULL);
       wasmpool_call_future_delete(f);
       /* The stack slot stays mapped while the engine lives. */
@@ -246,7 +233,7 @@ static void zeroing(void) {
         CHECK(marked > 2048); /* without zeroing most of it stays */
       }
     }
-    wasmpool_pool_metrics_t m = metrics(&e);
+    wasmpool_pool_metrics_t m = pool_metrics(e.engine);
     CHECK(m.unused_warm_stacks == 1);
     if (zero) CHECK(m.unused_stack_bytes_resident <= keeps[k]);
     wasmpool_store_delete(store);
@@ -285,7 +272,7 @@ static void exhausted_and_fuel(void) {
     wasmpool_call_future_delete(futures[i]);
     wasmpool_store_delete(stores[i]);
   }
-  CHECK(metrics(&e).stacks == 0);
+  CHECK(pool_metrics(e.engine).stacks == 0);
   drop_env(e);
 
   /* Fuel: one suspension per 1000 units. */
@@ -296,7 +283,7 @@ static void exhausted_and_fuel(void) {
   OK(wasmpool_store_fuel_async_yield_interval(store, 1000));
   arg = val_i64(10000);
   f = wasmpool_func_call_async(store, get_func(instances[0], "sum"), &arg, 1, &results[0], 1, &trap, &err);
-  long pending = drive(f);
+  long pending = drive_future(f);
   CHECK(trap == NULL && err == NULL && results[0].of.i64 == 50005000);
   uint64_t left = 0;
   OK(wasmpool_store_get_fuel(store, &left));

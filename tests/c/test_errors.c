@@ -71,6 +71,13 @@ static wasmpool_trap_t *noop(void *env, wasmpool_caller_t *caller, const wasmpoo
   return NULL;
 }
 
+static void noop_async(void *env, wasmpool_caller_t *caller, const wasmpool_val_t *args, size_t nargs,
+                       wasmpool_val_t *results, size_t nresults, wasmpool_trap_t **trap_ret,
+                       wasmpool_async_continuation_t *continuation_ret) {
+  (void)env; (void)caller; (void)args; (void)nargs; (void)results; (void)nresults; (void)trap_ret;
+  (void)continuation_ret;
+}
+
 /* Every fallible function with one NULL argument at a time: (call, parameter it names). */
 #define NULL_CASES(X)                                                                                     \
   X(wasmpool_pool_config_validate(NULL), "pool")                                                          \
@@ -105,6 +112,12 @@ static wasmpool_trap_t *noop(void *env, wasmpool_caller_t *caller, const wasmpoo
   X(wasmpool_linker_define_func(F.linker, "m", "n", NULL, 1, I32, 1, noop, NULL, NULL), "params")         \
   X(wasmpool_linker_define_func(F.linker, "m", "n", I32, 1, NULL, 1, noop, NULL, NULL), "results")        \
   X(wasmpool_linker_define_func(F.linker, "m", "n", I32, 1, I32, 1, NULL, NULL, NULL), "callback")        \
+  X(wasmpool_linker_define_async_func(NULL, "m", "n", I32, 1, I32, 1, noop_async, NULL, NULL), "linker")  \
+  X(wasmpool_linker_define_async_func(F.linker, NULL, "n", I32, 1, I32, 1, noop_async, NULL, NULL), "module") \
+  X(wasmpool_linker_define_async_func(F.linker, "m", NULL, I32, 1, I32, 1, noop_async, NULL, NULL), "name") \
+  X(wasmpool_linker_define_async_func(F.linker, "m", "n", NULL, 1, I32, 1, noop_async, NULL, NULL), "params") \
+  X(wasmpool_linker_define_async_func(F.linker, "m", "n", I32, 1, NULL, 1, noop_async, NULL, NULL), "results") \
+  X(wasmpool_linker_define_async_func(F.linker, "m", "n", I32, 1, I32, 1, NULL, NULL, NULL), "callback")  \
   X(wasmpool_linker_define_func_handle(NULL, "m", "n", F.func), "linker")                                 \
   X(wasmpool_linker_define_func_handle(F.linker, NULL, "n", F.func), "module")                            \
   X(wasmpool_linker_define_func_handle(F.linker, "m", NULL, F.func), "name")                              \
@@ -325,6 +338,29 @@ static void nulls(void) {
       CHECK(strstr(wasmpool_error_message(err), "async_support") != NULL);
       wasmpool_error_delete(err);
     }
+    wasmpool_call_future_delete(fut);
+    /* Async instantiation likewise: no future without trap_ret or error_ret; a NULL
+     * linker, pre, store, module or out is reported by the first poll, naming it. */
+    wasmpool_instance_t *inst = NULL;
+    CHECK(wasmpool_linker_instantiate_async(F.linker, F.store, F.module, &inst, NULL, &err) == NULL);
+    CHECK(wasmpool_linker_instantiate_async(F.linker, F.store, F.module, &inst, &trap, NULL) == NULL);
+    CHECK(wasmpool_instance_pre_instantiate_async(F.pre, F.store, &inst, NULL, &err) == NULL);
+    CHECK(wasmpool_instance_pre_instantiate_async(F.pre, F.store, &inst, &trap, NULL) == NULL);
+    const char *names[7] = {"`linker`", "`store`", "`module`", "`out`", "`pre`", "`store`", "`out`"};
+    for (int i = 0; i < 7; i++) {
+      fut = i < 4 ? wasmpool_linker_instantiate_async(i == 0 ? NULL : F.linker, i == 1 ? NULL : F.store,
+                                                      i == 2 ? NULL : F.module, i == 3 ? NULL : &inst, &trap, &err)
+                  : wasmpool_instance_pre_instantiate_async(i == 4 ? NULL : F.pre, i == 5 ? NULL : F.store,
+                                                            i == 6 ? NULL : &inst, &trap, &err);
+      CHECK(fut != NULL && wasmpool_call_future_poll(fut) && trap == NULL && inst == NULL);
+      EXPECT_ERROR(err, WASMPOOL_ERROR_INVALID_ARGUMENT, names[i]);
+      err = NULL;
+      wasmpool_call_future_delete(fut);
+    }
+    /* Without async support: an error at the first poll; the store stays usable. */
+    fut = wasmpool_instance_pre_instantiate_async(F.pre, F.store, &inst, &trap, &err);
+    CHECK(wasmpool_call_future_poll(fut) && trap == NULL && inst == NULL);
+    EXPECT_ERROR(err, WASMPOOL_ERROR_INVALID_ARGUMENT, "async_support");
     wasmpool_call_future_delete(fut);
   }
   wasmpool_store_limiter(NULL, 1, 1, 1, 1, 1);

@@ -177,6 +177,21 @@ static inline int call_trap(wasmpool_store_t *store, const wasmpool_func_t *func
   return code;
 }
 
+/* The engine's pool metrics (checks that it is a pooling engine). */
+static inline wasmpool_pool_metrics_t pool_metrics(const wasmpool_engine_t *engine) {
+  wasmpool_pool_metrics_t m;
+  memset(&m, 0, sizeof m);
+  CHECK(wasmpool_engine_pool_metrics(engine, &m));
+  return m;
+}
+
+/* Polls a resumable call until done; returns the number of polls that suspended. */
+static inline long drive_future(wasmpool_call_future_t *f) {
+  long pending = 0;
+  while (!wasmpool_call_future_poll(f)) pending++;
+  return pending;
+}
+
 /* Iteration count: `normal`, or the smaller WASMPOOL_TEST_ITERATIONS (for runs
  * under valgrind or sanitizers). */
 static inline long iterations(long normal) {
