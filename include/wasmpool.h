@@ -1339,7 +1339,8 @@ wasmpool_error_t *wasmpool_instance_pre_instantiate(const wasmpool_instance_pre_
 /**
  * Instantiates `module` in `store`, resolving its imports with `linker`,
  * which may be NULL when the module has no imports (a module with imports
- * and no linker is a `WASMPOOL_ERROR_LINK` error). Outcomes, ownership and
+ * and no linker is a `WASMPOOL_ERROR_LINK` error; a linker of another engine
+ * is `WASMPOOL_ERROR_INVALID_ARGUMENT`). Outcomes, ownership and
  * threading as for `wasmpool_instance_pre_instantiate`; a missing or
  * mistyped import is `WASMPOOL_ERROR_LINK`.
  */
@@ -1456,7 +1457,8 @@ wasmpool_error_t *wasmpool_linker_define_instance(wasmpool_linker_t *linker, was
  * `wasmpool_instance_pre_delete`); instantiate it with
  * `wasmpool_instance_pre_instantiate`. A missing import or a host function of
  * the wrong signature is `WASMPOOL_ERROR_LINK` (naming the import); NULL
- * pointers are `WASMPOOL_ERROR_INVALID_ARGUMENT`. Does not take ownership of
+ * pointers and a module of another engine than the linker's are
+ * `WASMPOOL_ERROR_INVALID_ARGUMENT`. Does not take ownership of
  * `linker` or `module`: later changes to the linker do not affect the
  * instance-pre. Thread-safe for a linker nobody is defining into.
  */
@@ -1740,9 +1742,11 @@ void *wasmpool_store_data(const wasmpool_store_t *store);
  * consumes some; at zero, execution traps with `WASMPOOL_TRAP_OUT_OF_FUEL`).
  * Fails with `WASMPOOL_ERROR_UNSUPPORTED` unless the engine was configured
  * with `wasmpool_config_set_consume_fuel(config, true)`; a NULL store is
- * `WASMPOOL_ERROR_INVALID_ARGUMENT`. Fuel is counted in a signed 64-bit
- * word, so `fuel` is clamped to `INT64_MAX` (2^63 - 1): setting more gives
- * exactly that much, and `wasmpool_store_get_fuel` reports the clamped value.
+ * `WASMPOOL_ERROR_INVALID_ARGUMENT`. Every `uint64_t` amount is honoured,
+ * up to `UINT64_MAX`, with no clamp: compiled code counts at most
+ * `INT64_MAX` (2^63 - 1) at a time in a signed word and refills it from
+ * the rest when it runs out, so `wasmpool_store_get_fuel` reports exactly
+ * what is left.
  */
 wasmpool_error_t *wasmpool_store_set_fuel(wasmpool_store_t *store, uint64_t fuel);
 

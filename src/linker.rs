@@ -133,8 +133,17 @@ impl<T: 'static> Linker<T> {
     }
 
     /// Resolves `module`'s imports. Missing definitions and host functions of
-    /// the wrong type are `ErrorKind::Link` errors.
+    /// the wrong type are `ErrorKind::Link` errors; a module of another engine
+    /// than the linker's is an `ErrorKind::InvalidArgument` error.
     pub fn instantiate_pre(&self, module: &Module) -> Result<InstancePre<T>> {
+        // Found by the `capi` fuzz target: without this check a linker
+        // resolved a module of another engine, and whether the result could
+        // be instantiated depended on the store. A linker is for one engine.
+        if !Engine::same(module.engine(), &self.engine) {
+            return Err(Error::invalid_argument(
+                "module belongs to another engine than the linker",
+            ));
+        }
         let info = module.info();
         let mut defs = Vec::with_capacity(info.imports.len());
         for import in &info.imports {

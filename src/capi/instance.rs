@@ -89,7 +89,8 @@ pub extern "C" fn wasmpool_instance_pre_instantiate(
 
 /// Instantiates `module` in `store`, resolving its imports with `linker`,
 /// which may be NULL when the module has no imports (a module with imports
-/// and no linker is a `WASMPOOL_ERROR_LINK` error). Outcomes, ownership and
+/// and no linker is a `WASMPOOL_ERROR_LINK` error; a linker of another engine
+/// is `WASMPOOL_ERROR_INVALID_ARGUMENT`). Outcomes, ownership and
 /// threading as for `wasmpool_instance_pre_instantiate`; a missing or
 /// mistyped import is `WASMPOOL_ERROR_LINK`.
 #[unsafe(no_mangle)]

@@ -356,7 +356,8 @@ pub extern "C" fn wasmpool_linker_define_instance(
 /// `wasmpool_instance_pre_delete`); instantiate it with
 /// `wasmpool_instance_pre_instantiate`. A missing import or a host function of
 /// the wrong signature is `WASMPOOL_ERROR_LINK` (naming the import); NULL
-/// pointers are `WASMPOOL_ERROR_INVALID_ARGUMENT`. Does not take ownership of
+/// pointers and a module of another engine than the linker's are
+/// `WASMPOOL_ERROR_INVALID_ARGUMENT`. Does not take ownership of
 /// `linker` or `module`: later changes to the linker do not affect the
 /// instance-pre. Thread-safe for a linker nobody is defining into.
 #[unsafe(no_mangle)]

@@ -420,9 +420,11 @@ pub extern "C" fn wasmpool_store_data(store: *const wasmpool_store_t) -> *mut c_
 /// consumes some; at zero, execution traps with `WASMPOOL_TRAP_OUT_OF_FUEL`).
 /// Fails with `WASMPOOL_ERROR_UNSUPPORTED` unless the engine was configured
 /// with `wasmpool_config_set_consume_fuel(config, true)`; a NULL store is
-/// `WASMPOOL_ERROR_INVALID_ARGUMENT`. Fuel is counted in a signed 64-bit
-/// word, so `fuel` is clamped to `INT64_MAX` (2^63 - 1): setting more gives
-/// exactly that much, and `wasmpool_store_get_fuel` reports the clamped value.
+/// `WASMPOOL_ERROR_INVALID_ARGUMENT`. Every `uint64_t` amount is honoured,
+/// up to `UINT64_MAX`, with no clamp: compiled code counts at most
+/// `INT64_MAX` (2^63 - 1) at a time in a signed word and refills it from
+/// the rest when it runs out, so `wasmpool_store_get_fuel` reports exactly
+/// what is left.
 #[unsafe(no_mangle)]
 pub extern "C" fn wasmpool_store_set_fuel(
     store: *mut wasmpool_store_t,
