@@ -8,6 +8,11 @@
 //! `src/capi/` was committed without the regenerated header. Set
 //! `WASMPOOL_SKIP_HEADER=1` to skip generation (for example when building
 //! from a read-only source tree).
+//!
+//! It also computes `WASMPOOL_BUILD_ID`, a hash of every file under `src/`
+//! and of `build.rs`: precompiled modules record it and are refused by a
+//! library built from other sources (a changed VMContext layout or builtin
+//! table would otherwise make old code crash), even at the same version.
 
 use std::env;
 use std::fs;
@@ -29,6 +34,40 @@ fn main() {
     }
 
     compile_trap_entry();
+    build_id(&root);
+}
+
+/// Emits `WASMPOOL_BUILD_ID`: 16 hex digits of FNV-1a over the path and the
+/// contents of every file under `src/` (in sorted order) and of `build.rs`.
+fn build_id(root: &Path) {
+    println!("cargo:rerun-if-changed=src");
+    println!("cargo:rerun-if-changed=build.rs");
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let mut entries: Vec<_> = fs::read_dir(dir)
+            .expect("read the source tree")
+            .map(|e| e.expect("read a directory entry").path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            if path.is_dir() {
+                walk(&path, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&root.join("src"), &mut files);
+    files.push(root.join("build.rs"));
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for path in files {
+        let name = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().into_owned();
+        let contents = fs::read(&path).expect("read a source file");
+        for byte in name.bytes().chain([0]).chain(contents).chain([0]) {
+            hash = (hash ^ byte as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    println!("cargo:rustc-env=WASMPOOL_BUILD_ID={hash:016x}");
 }
 
 /// The `sigsetjmp` entry point into wasm (`src/runtime/traps/entry.c`): a

@@ -265,7 +265,8 @@ static int run_all(const char *dir) {
   static const struct { const char *name; int32_t arg; int64_t expect; } exec[] = {
       {"exec-fib", 30, 832040}, {"exec-sieve", 10000000, 664579},
       {"exec-matmul", 200, 4716133190983483392LL}, {"exec-crc32", 16777216, 3801779455LL},
-      {"exec-interp", 6250000, 3366081239LL}, {"exec-memops", 100, -2033424281276459567LL}};
+      {"exec-interp", 6250000, 3366081239LL}, {"exec-memops", 100, -2033424281276459567LL},
+      {"exec-simd", 2000, -4547881373547576642LL}};
   int wrong = 0;
   char path[4096];
   printf("| workload | strategy | threads | median ns | min ns | inst/s | minflt/iter | result |\n");

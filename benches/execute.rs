@@ -18,6 +18,7 @@ fn main() {
         ("exec-crc32", 16_777_216),
         ("exec-interp", 6_250_000),
         ("exec-memops", 100),
+        ("exec-simd", 2000),
     ] {
         let wasm = wat::parse_file(format!("{dir}/{name}.wat")).unwrap();
         let start = Instant::now();

@@ -52,6 +52,15 @@
 #define WASMPOOL_VERSION_PATCH 0
 
 /**
+ * A resumable call in progress, from `wasmpool_func_call_async`, or an
+ * instantiation in progress, from `wasmpool_linker_instantiate_async` or
+ * `wasmpool_instance_pre_instantiate_async`. Owned by the caller and freed
+ * with `wasmpool_call_future_delete`. It may be polled and deleted on any
+ * thread, one at a time, along with its store.
+ */
+struct wasmpool_call_future;
+
+/**
  * What a host function sees of its caller during a callback: the calling
  * instance's exports and the store's data. Valid only until the callback
  * returns; never freed by the caller.
@@ -160,16 +169,12 @@ struct wasmpool_store;
 struct wasmpool_table;
 
 /**
- * A trap: a code (`WASMPOOL_TRAP_*`) and a message. Owned by whoever holds
- * it; freed with `wasmpool_trap_delete`, or handed to the runtime by
- * returning it from a host function. May move between threads.
+ * A trap: a code (`WASMPOOL_TRAP_*`), a message, and the wasm frames it
+ * crossed (see `wasmpool_trap_frames_len`). Owned by whoever holds it; freed
+ * with `wasmpool_trap_delete`, or handed to the runtime by returning it from
+ * a host function. May move between threads.
  */
 struct wasmpool_trap;
-
-/**
- * The type of an engine configuration; see `struct wasmpool_config`.
- */
-typedef struct wasmpool_config wasmpool_config_t;
 
 /**
  * The type of an error object; see `struct wasmpool_error`.
@@ -177,9 +182,19 @@ typedef struct wasmpool_config wasmpool_config_t;
 typedef struct wasmpool_error wasmpool_error_t;
 
 /**
+ * The type of a module; see `struct wasmpool_module`.
+ */
+typedef struct wasmpool_module wasmpool_module_t;
+
+/**
  * The type of an engine; see `struct wasmpool_engine`.
  */
 typedef struct wasmpool_engine wasmpool_engine_t;
+
+/**
+ * The type of an engine configuration; see `struct wasmpool_config`.
+ */
+typedef struct wasmpool_config wasmpool_config_t;
 
 /**
  * The type of a pool configuration; see `struct wasmpool_pool_config`.
@@ -187,87 +202,25 @@ typedef struct wasmpool_engine wasmpool_engine_t;
 typedef struct wasmpool_pool_config wasmpool_pool_config_t;
 
 /**
- * A snapshot of a pooling engine's counters (`wasmpool_engine_pool_metrics`).
- * Live counts and warm-slot counts are exact at some moment during the call;
- * the running totals (`resets` and after) only grow.
- */
-struct wasmpool_pool_metrics {
-  /**
-   * Live instances (VMContext slots in use).
-   */
-  uint64_t core_instances;
-  /**
-   * Live linear memories allocated from the pool.
-   */
-  uint64_t memories;
-  /**
-   * Live tables allocated from the pool.
-   */
-  uint64_t tables;
-  /**
-   * Unused memory slots that remember their last module (warm).
-   */
-  uint64_t unused_warm_memories;
-  /**
-   * Unused table slots that remember their last module (warm).
-   */
-  uint64_t unused_warm_tables;
-  /**
-   * Bytes kept resident in unused memory slots.
-   */
-  uint64_t unused_memory_bytes_resident;
-  /**
-   * Bytes kept resident in unused table slots.
-   */
-  uint64_t unused_table_bytes_resident;
-  /**
-   * Memory and table slots reset so far.
-   */
-  uint64_t resets;
-  /**
-   * `madvise` calls made to decommit slots so far.
-   */
-  uint64_t decommits;
-  /**
-   * Memory and table allocations that found a slot warm for their module.
-   */
-  uint64_t affinity_hits;
-  /**
-   * Copy-on-write memory images mapped into a slot so far.
-   */
-  uint64_t image_mappings;
-};
-
-/**
- * The type of pool metrics; see `struct wasmpool_pool_metrics`.
- */
-typedef struct wasmpool_pool_metrics wasmpool_pool_metrics_t;
-
-/**
- * The kind of an error: one of the `WASMPOOL_ERROR_*` values.
- */
-typedef uint8_t wasmpool_error_kind_t;
-
-/**
  * The type of a store; see `struct wasmpool_store`.
  */
 typedef struct wasmpool_store wasmpool_store_t;
+
+/**
+ * The type of a call future; see `struct wasmpool_call_future`.
+ */
+typedef struct wasmpool_call_future wasmpool_call_future_t;
+
+/**
+ * The type of a function; see `struct wasmpool_func`.
+ */
+typedef struct wasmpool_func wasmpool_func_t;
 
 /**
  * The kind of a value (and of a value type): one of the `WASMPOOL_I32` ...
  * `WASMPOOL_EXTERNREF` values.
  */
 typedef uint8_t wasmpool_valkind_t;
-
-/**
- * The type of a trap; see `struct wasmpool_trap`.
- */
-typedef struct wasmpool_trap wasmpool_trap_t;
-
-/**
- * The type of a caller; see `struct wasmpool_caller`.
- */
-typedef struct wasmpool_caller wasmpool_caller_t;
 
 /**
  * The payload of a `wasmpool_val_t`; which member is valid depends on `kind`.
@@ -322,6 +275,112 @@ struct wasmpool_val {
 typedef struct wasmpool_val wasmpool_val_t;
 
 /**
+ * The type of a trap; see `struct wasmpool_trap`.
+ */
+typedef struct wasmpool_trap wasmpool_trap_t;
+
+/**
+ * The type of a linker; see `struct wasmpool_linker`.
+ */
+typedef struct wasmpool_linker wasmpool_linker_t;
+
+/**
+ * The type of an instance; see `struct wasmpool_instance`.
+ */
+typedef struct wasmpool_instance wasmpool_instance_t;
+
+/**
+ * The type of an instance-pre; see `struct wasmpool_instance_pre`.
+ */
+typedef struct wasmpool_instance_pre wasmpool_instance_pre_t;
+
+/**
+ * Which profiler support an engine has: one of the `WASMPOOL_PROFILER_*`
+ * values.
+ */
+typedef uint8_t wasmpool_profiler_t;
+
+/**
+ * A snapshot of a pooling engine's counters (`wasmpool_engine_pool_metrics`).
+ * Live counts and warm-slot counts are exact at some moment during the call;
+ * the running totals (`resets` and after) only grow.
+ */
+struct wasmpool_pool_metrics {
+  /**
+   * Live instances (VMContext slots in use).
+   */
+  uint64_t core_instances;
+  /**
+   * Live linear memories allocated from the pool.
+   */
+  uint64_t memories;
+  /**
+   * Live tables allocated from the pool.
+   */
+  uint64_t tables;
+  /**
+   * Unused memory slots that remember their last module (warm).
+   */
+  uint64_t unused_warm_memories;
+  /**
+   * Unused table slots that remember their last module (warm).
+   */
+  uint64_t unused_warm_tables;
+  /**
+   * Bytes kept resident in unused memory slots.
+   */
+  uint64_t unused_memory_bytes_resident;
+  /**
+   * Bytes kept resident in unused table slots.
+   */
+  uint64_t unused_table_bytes_resident;
+  /**
+   * Memory and table slots reset so far.
+   */
+  uint64_t resets;
+  /**
+   * `madvise` calls made to decommit slots so far.
+   */
+  uint64_t decommits;
+  /**
+   * Memory and table allocations that found a slot warm for their module.
+   */
+  uint64_t affinity_hits;
+  /**
+   * Copy-on-write memory images mapped into a slot so far.
+   */
+  uint64_t image_mappings;
+  /**
+   * Stacks held by resumable calls (running or suspended); fields from
+   * here on were appended after the first seven's contract.
+   */
+  uint64_t stacks;
+  /**
+   * Unused stack slots that have been used before (warm).
+   */
+  uint64_t unused_warm_stacks;
+  /**
+   * Bytes resident in unused stack slots.
+   */
+  uint64_t unused_stack_bytes_resident;
+};
+
+/**
+ * The type of pool metrics; see `struct wasmpool_pool_metrics`.
+ */
+typedef struct wasmpool_pool_metrics wasmpool_pool_metrics_t;
+
+/**
+ * The kind of an error: one of the `WASMPOOL_ERROR_*` values.
+ */
+typedef uint8_t wasmpool_error_kind_t;
+
+/**
+ * The type of a caller; see `struct wasmpool_caller`.
+ */
+typedef struct wasmpool_caller wasmpool_caller_t;
+
+/**
  * A host function's callback. Called with the `env` given at definition, the
  * caller, the `nargs` arguments (kinds as in the signature) and room for the
  * `nresults` results, whose kinds are already set and values zeroed. Return
@@ -333,11 +392,6 @@ typedef struct wasmpool_val wasmpool_val_t;
  * threads at once when stores on several threads use the function.
  */
 typedef wasmpool_trap_t *(*wasmpool_func_callback_t)(void *env, wasmpool_caller_t *caller, const wasmpool_val_t *args, size_t nargs, wasmpool_val_t *results, size_t nresults);
-
-/**
- * The type of a function; see `struct wasmpool_func`.
- */
-typedef struct wasmpool_func wasmpool_func_t;
 
 /**
  * The type of a function signature; see `struct wasmpool_functype`.
@@ -374,29 +428,75 @@ struct wasmpool_globaltype {
 typedef struct wasmpool_globaltype wasmpool_globaltype_t;
 
 /**
- * The type of an instance-pre; see `struct wasmpool_instance_pre`.
- */
-typedef struct wasmpool_instance_pre wasmpool_instance_pre_t;
-
-/**
- * The type of an instance; see `struct wasmpool_instance`.
- */
-typedef struct wasmpool_instance wasmpool_instance_t;
-
-/**
- * The type of a module; see `struct wasmpool_module`.
- */
-typedef struct wasmpool_module wasmpool_module_t;
-
-/**
- * The type of a linker; see `struct wasmpool_linker`.
- */
-typedef struct wasmpool_linker wasmpool_linker_t;
-
-/**
  * The type of a table; see `struct wasmpool_table`.
  */
 typedef struct wasmpool_table wasmpool_table_t;
+
+/**
+ * The callback of an async host function's continuation: returns true when
+ * the host function is done (its results, or a trap, are written), false to
+ * suspend the resumable call until its next `wasmpool_call_future_poll`,
+ * which calls it again.
+ */
+typedef bool (*wasmpool_func_async_continuation_callback_t)(void *env);
+
+/**
+ * What an async host function's callback leaves to finish later (Wasmtime's
+ * `wasmtime_async_continuation_t`). The runtime sets it to all NULL before
+ * the callback; a callback that finishes at once leaves it so.
+ */
+struct wasmpool_async_continuation {
+  /**
+   * Polled until it returns true; NULL: the host function is already
+   * done.
+   */
+  wasmpool_func_async_continuation_callback_t callback;
+  /**
+   * Passed to `callback` and `finalizer`.
+   */
+  void *env;
+  /**
+   * May be NULL. Called with `env` exactly once, when the continuation is
+   * over: after `callback` returned true, when the callback set a trap (then
+   * `callback` is never called), or when the resumable call is abandoned
+   * (its future deleted, or its store deleted) before that.
+   */
+  void (*finalizer)(void *env);
+};
+
+/**
+ * The type of a continuation; see `struct wasmpool_async_continuation`.
+ */
+typedef struct wasmpool_async_continuation wasmpool_async_continuation_t;
+
+/**
+ * An async host function's callback (Wasmtime's
+ * `wasmtime_func_async_callback_t`). Called once per call, like a
+ * `wasmpool_func_callback_t`, with `env`, the caller, the `nargs` arguments
+ * and room for the `nresults` results (kinds set, values zeroed), plus
+ * `trap_ret` (`*trap_ret` is NULL) and `continuation_ret` (all NULL).
+ *
+ * To finish at once, write the results (or set `*trap_ret` to a trap from
+ * `wasmpool_trap_new`, whose ownership passes to the runtime) and return.
+ * To finish later, fill `*continuation_ret`: its callback is called right
+ * after this one returns and then once per `wasmpool_call_future_poll`
+ * until it returns true; until then the wasm call is suspended (the poll
+ * returns false). `args`, `results` and `trap_ret` stay valid until the
+ * continuation returns true or is finalized, so the continuation may
+ * write the results or a trap through pointers the callback kept; the
+ * `caller` is valid only during this callback. While the callback or its
+ * continuation runs, handles of the store (memories, globals, tables) may
+ * be used, and calls into the store are refused, as in a
+ * `wasmpool_func_callback_t`.
+ *
+ * An async host function runs only in a resumable call
+ * (`wasmpool_func_call_async`, `wasmpool_linker_instantiate_async`,
+ * `wasmpool_instance_pre_instantiate_async`); called from a synchronous one
+ * it traps with `WASMPOOL_TRAP_HOST` without calling the callback. The
+ * callback and the continuation must not unwind, and may run on any thread
+ * that polls the call's future.
+ */
+typedef void (*wasmpool_func_async_callback_t)(void *env, wasmpool_caller_t *caller, const wasmpool_val_t *args, size_t nargs, wasmpool_val_t *results, size_t nresults, wasmpool_trap_t **trap_ret, wasmpool_async_continuation_t *continuation_ret);
 
 /**
  * The type of a linear memory: its limits in 64 KiB pages.
@@ -468,6 +568,24 @@ typedef struct wasmpool_tabletype wasmpool_tabletype_t;
  * The cause of a trap: one of the `WASMPOOL_TRAP_*` values.
  */
 typedef uint8_t wasmpool_trap_code_t;
+
+/**
+ * No profiler support (the default, unless the environment variable
+ * `WASMPOOL_PROFILE` is `perfmap` when the configuration is created).
+ */
+#define WASMPOOL_PROFILER_NONE 0
+
+/**
+ * Every compiled function, trampoline and host-function stub is appended to
+ * perf's JIT map, `/tmp/perf-<pid>.map`, as `START SIZE name` when its code
+ * becomes executable, named `module!function` from the module's name
+ * section (`function` alone when the module has no name, `wasm function N`
+ * when the function has none; trampolines as `wasm-trampoline[...]`). One
+ * file per process, shared by all engines and safe for concurrent
+ * compilation. Engine creation fails with `WASMPOOL_ERROR_RESOURCE` when the
+ * file cannot be created.
+ */
+#define WASMPOOL_PROFILER_PERFMAP 1
 
 /**
  * A NULL pointer, a bad value, an unknown export name, a wrong arity or type.
@@ -631,8 +749,8 @@ typedef uint8_t wasmpool_trap_code_t;
 #define WASMPOOL_F64 3
 
 /**
- * A 128-bit vector, in `of.v128` (little-endian bytes). Modules using SIMD
- * are not supported yet, so no function has this type today.
+ * A 128-bit vector (SIMD), in `of.v128`: the vector's 16 bytes in
+ * little-endian order, byte 0 being lane 0 of an `i8x16`.
  */
 #define WASMPOOL_V128 4
 
@@ -651,6 +769,198 @@ typedef uint8_t wasmpool_trap_code_t;
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Serializes a compiled module into a precompiled file's bytes. On success
+ * writes a buffer owned by the caller to `*out_bytes` and its length to
+ * `*out_len`; free it with `wasmpool_bytes_delete(bytes, len)`. Write the
+ * bytes to a file for `wasmpool_module_deserialize_file`, or keep them for
+ * `wasmpool_module_deserialize`.
+ *
+ * Does not take ownership of `module`. NULL `module`, `out_bytes` or
+ * `out_len` is `WASMPOOL_ERROR_INVALID_ARGUMENT`. Thread-safe.
+ */
+wasmpool_error_t *wasmpool_module_serialize(const wasmpool_module_t *module, uint8_t **out_bytes, size_t *out_len);
+
+/**
+ * Loads a module from `len` bytes at `bytes` that
+ * `wasmpool_module_serialize` produced, for `engine`, without compiling:
+ * the code and data are copied out, so the bytes may be freed afterwards.
+ *
+ * Refusals are `WASMPOOL_ERROR_INVALID_MODULE` errors naming the cause,
+ * never a crash: bytes that are not a precompiled module (a `.wasm` binary
+ * included), another format or library version or build, other engine
+ * settings or CPU features (the message names the first that differs), a
+ * truncated or corrupted file (checksum). A module the engine's pool could
+ * never hold is `WASMPOOL_ERROR_LIMIT`, as for `wasmpool_module_new`.
+ *
+ * Trust: the bytes hold native code that runs as it is; only load bytes
+ * you produced (see the section's introduction).
+ *
+ * Does not take ownership of `engine` or `bytes`. On success writes a
+ * module owned by the caller to `*out` (free it with
+ * `wasmpool_module_delete`). NULL `engine` or `out`, or NULL `bytes` with
+ * a nonzero `len`, is `WASMPOOL_ERROR_INVALID_ARGUMENT`. Thread-safe.
+ */
+wasmpool_error_t *wasmpool_module_deserialize(const wasmpool_engine_t *engine, const uint8_t *bytes, size_t len, wasmpool_module_t **out);
+
+/**
+ * Loads a module from the file at `path` (a NUL-terminated path), which
+ * holds the bytes `wasmpool_module_serialize` produced, for `engine`,
+ * without compiling and without copying: the code is mapped from the file
+ * and made executable, and the file itself is the copy-on-write image of
+ * the module's memories, so instances share its page cache.
+ *
+ * Refusals are those of `wasmpool_module_deserialize`; a file that cannot
+ * be opened is `WASMPOOL_ERROR_INVALID_ARGUMENT` naming the path and the
+ * system's reason.
+ *
+ * Trust: only load files you produced, and do not modify or truncate the
+ * file while the module or any of its instances live (see the section's
+ * introduction).
+ *
+ * Does not take ownership of `engine` or `path`. On success writes a
+ * module owned by the caller to `*out` (free it with
+ * `wasmpool_module_delete`); the module keeps the file open and mapped
+ * until it and its instances are gone. NULL `engine`, `path` or `out` is
+ * `WASMPOOL_ERROR_INVALID_ARGUMENT`. Thread-safe.
+ */
+wasmpool_error_t *wasmpool_module_deserialize_file(const wasmpool_engine_t *engine, const char *path, wasmpool_module_t **out);
+
+/**
+ * Enables resumable calls (default off): `wasmpool_func_call_async` needs
+ * it, and a pooling engine then reserves its stack slab
+ * (`wasmpool_pool_config_set_total_stacks`). A NULL `config` is ignored.
+ */
+void wasmpool_config_set_async_support(wasmpool_config_t *config, bool enable);
+
+/**
+ * Sets the bytes of each resumable call's stack (default 2 MiB, rounded up
+ * to whole pages; a guard page lies below each). Wasm on it traps with
+ * `WASMPOOL_TRAP_STACK_OVERFLOW` before reaching its bottom. A NULL
+ * `config` is ignored.
+ */
+void wasmpool_config_set_async_stack_size(wasmpool_config_t *config, size_t bytes);
+
+/**
+ * Sets the number of stack slots of the pool (default 1000), reserved only
+ * when the engine has async support. A resumable call holds one from its
+ * start until its future is done or deleted; when all are in use, a new
+ * call fails with `WASMPOOL_ERROR_POOL_EXHAUSTED` naming `total_stacks`. A
+ * NULL `pool` is ignored.
+ */
+void wasmpool_pool_config_set_total_stacks(wasmpool_pool_config_t *pool, uint32_t n);
+
+/**
+ * Whether a stack slot is cleared before reuse (default false): the written
+ * pages of its top `async_stack_keep_resident` bytes are zeroed by hand,
+ * the rest of the stack is returned to the kernel. A NULL `pool` is ignored.
+ */
+void wasmpool_pool_config_set_async_stack_zeroing(wasmpool_pool_config_t *pool, bool enable);
+
+/**
+ * Sets the bytes at the top of each stack slot (where calls start) zeroed
+ * by hand and kept resident when zeroing is on (default 0: the whole stack
+ * is decommitted). A NULL `pool` is ignored.
+ */
+void wasmpool_pool_config_set_async_stack_keep_resident(wasmpool_pool_config_t *pool, size_t bytes);
+
+/**
+ * At the epoch deadline, a resumable call of this store suspends (the
+ * future's poll returns false) instead of trapping, and when it is polled
+ * again the deadline moves `delta` ticks past the current epoch. A call
+ * made with `wasmpool_func_call` just gets the new deadline and carries on.
+ * Set the first deadline with `wasmpool_store_set_epoch_deadline`. Only has
+ * an effect with `wasmpool_config_set_epoch_interruption`. A NULL or busy
+ * store is ignored.
+ */
+void wasmpool_store_epoch_deadline_async_yield_and_update(wasmpool_store_t *store, uint64_t delta);
+
+/**
+ * Makes a resumable call of this store suspend after every `interval`
+ * units of fuel it consumes (0: never); the fuel left is unchanged. Needs
+ * `wasmpool_config_set_consume_fuel` (else `WASMPOOL_ERROR_UNSUPPORTED`) and
+ * async support (else `WASMPOOL_ERROR_INVALID_ARGUMENT`, as are a NULL or
+ * busy store).
+ */
+wasmpool_error_t *wasmpool_store_fuel_async_yield_interval(wasmpool_store_t *store, uint64_t interval);
+
+/**
+ * Starts a resumable call of `func`, which must belong to `store`, with the
+ * `nargs` values at `args`; its results go to the `nresults` values at
+ * `results` (either array may be NULL when its count is 0). Nothing runs
+ * until the returned future is polled (`wasmpool_call_future_poll`).
+ *
+ * `results`, `trap_ret` and `error_ret` must stay valid until the future is
+ * done or deleted. Both `*trap_ret` and `*error_ret` are set to NULL now;
+ * when the poll returns true exactly one of these holds: `*error_ret` holds
+ * an error owned by the caller (nothing ran: a NULL `store` or `func`,
+ * `func` of another store, arguments not matching the signature, an engine
+ * without async support, no stack left in the pool
+ * (`WASMPOOL_ERROR_POOL_EXHAUSTED`), or the store busy with another call),
+ * `*trap_ret` holds a trap owned by the caller, or every result is written.
+ *
+ * Returns a future owned by the caller, freed with
+ * `wasmpool_call_future_delete`; NULL only when `trap_ret` or `error_ret`
+ * is NULL. Does not take ownership of anything else. The store is busy
+ * until the future is done or deleted.
+ */
+wasmpool_call_future_t *wasmpool_func_call_async(wasmpool_store_t *store, const wasmpool_func_t *func, const wasmpool_val_t *args, size_t nargs, wasmpool_val_t *results, size_t nresults, wasmpool_trap_t **trap_ret, wasmpool_error_t **error_ret);
+
+/**
+ * Starts instantiating `module` in `store` as a resumable call, resolving
+ * its imports with `linker` (Wasmtime's `wasmtime_linker_instantiate_async`):
+ * the whole instantiation, start function included, runs on a stack of its
+ * own, so the start function can suspend at epoch deadlines and fuel
+ * intervals and call async host functions. Nothing runs until the returned
+ * future is polled with `wasmpool_call_future_poll`.
+ *
+ * `out`, `trap_ret` and `error_ret` must stay valid until the future is
+ * done or deleted; `linker` and `module` need not (their definitions are
+ * resolved now). Both `*trap_ret` and `*error_ret` are set to NULL now;
+ * when the poll returns true exactly one of these holds: `*error_ret` holds
+ * an error owned by the caller (NULL `linker`, `store`, `module` or `out`,
+ * a missing or mistyped import (`WASMPOOL_ERROR_LINK`), an engine without
+ * async support, no stack or slot left in the pool, the store busy, and
+ * the other errors of `wasmpool_instance_new`), `*trap_ret` holds a trap
+ * owned by the caller (the start function trapped; the instance stays in
+ * the store, inert), or `*out` holds an instance borrowed from the store.
+ *
+ * Returns a future owned by the caller, freed with
+ * `wasmpool_call_future_delete` (which abandons an unfinished
+ * instantiation); NULL only when `trap_ret` or `error_ret` is NULL. The
+ * store is busy until the future is done or deleted.
+ */
+wasmpool_call_future_t *wasmpool_linker_instantiate_async(const wasmpool_linker_t *linker, wasmpool_store_t *store, const wasmpool_module_t *module, wasmpool_instance_t **out, wasmpool_trap_t **trap_ret, wasmpool_error_t **error_ret);
+
+/**
+ * Starts instantiating a pre-linked module in `store` as a resumable call
+ * (Wasmtime's `wasmtime_instance_pre_instantiate_async`). As
+ * `wasmpool_linker_instantiate_async`, with the names already resolved: a
+ * NULL `pre` is an error, and `pre` need not outlive the future. Several
+ * threads may start instantiations from one `pre` at once, each in its own
+ * store.
+ */
+wasmpool_call_future_t *wasmpool_instance_pre_instantiate_async(const wasmpool_instance_pre_t *pre, wasmpool_store_t *store, wasmpool_instance_t **out, wasmpool_trap_t **trap_ret, wasmpool_error_t **error_ret);
+
+/**
+ * Runs the call until it is over (returns true: the outcome has been
+ * written, see `wasmpool_func_call_async`) or suspends (returns false: poll
+ * again later, from any thread). Polling a future that is over returns true
+ * and does nothing; NULL returns true. A panic inside the library ends the
+ * call with a `WASMPOOL_ERROR_INTERNAL` error.
+ */
+bool wasmpool_call_future_poll(wasmpool_call_future_t *future);
+
+/**
+ * Frees a call future. Deleting an unfinished one abandons the call: its
+ * suspension point traps, the call unwinds through the ordinary trap path
+ * (host functions on it see a trap from the calls they make), its stack goes
+ * back to the pool, and nothing is written to the out-parameters. Takes
+ * ownership; NULL does nothing. The future may outlive its store: deleting
+ * the store first abandons the call (see `wasmpool_store_delete`).
+ */
+void wasmpool_call_future_delete(wasmpool_call_future_t *future);
 
 /**
  * Creates an engine configuration with every knob at its default. The caller
@@ -737,9 +1047,12 @@ void wasmpool_config_set_wasm_multi_memory(wasmpool_config_t *config, bool enabl
  * 7,654,321, the limit browsers apply, which every real module respects).
  * `wasmpool_module_new` refuses a module with a larger body with a
  * `WASMPOOL_ERROR_LIMIT` error naming `max_function_size`, before any code
- * is generated: compiling a function costs time and memory in proportion to
- * its body, so a host compiling untrusted modules may want less. A NULL
- * `config` is ignored.
+ * is generated. Compiling a function costs more than in proportion to its
+ * body (BENCHMARKS.md, "Compile cost of large function bodies": about 1.2
+ * CPU seconds and 120 MiB per MB of a 1 MB straight-line body, 4.5 s per MB
+ * at 7.4 MB, and far more for a body made of many small loops), so a host
+ * compiling untrusted modules should set this much lower, for example
+ * 1 MiB. A NULL `config` is ignored.
  */
 void wasmpool_config_set_max_function_size(wasmpool_config_t *config, size_t bytes);
 
@@ -761,6 +1074,57 @@ void wasmpool_config_set_max_module_size(wasmpool_config_t *config, size_t bytes
  * `config` is ignored.
  */
 void wasmpool_config_set_max_table_elements(wasmpool_config_t *config, uint32_t elements);
+
+/**
+ * Sets the engine's profiler support to `profiler` (a
+ * `WASMPOOL_PROFILER_*` value). The default is `WASMPOOL_PROFILER_NONE`, or
+ * `WASMPOOL_PROFILER_PERFMAP` when the environment variable
+ * `WASMPOOL_PROFILE` was `perfmap` when the configuration was created; this
+ * setting overrides it. A NULL `config`, or a value that is no
+ * `WASMPOOL_PROFILER_*`, is ignored (the setting stays as it was).
+ */
+void wasmpool_config_set_profiler(wasmpool_config_t *config, wasmpool_profiler_t profiler);
+
+/**
+ * The number of wasm frames the trap carries: the wasm call stack when it
+ * happened, innermost first (frame 0 is the function that trapped, or for a
+ * trap returned by a host function, the function that called the host),
+ * then each caller up to the function the host called with
+ * `wasmpool_func_call`. At most 64 frames are kept (the innermost ones).
+ * When wasm calls a host function that calls wasm again (in another store),
+ * a trap of the inner wasm lists the inner frames only, and keeps them if
+ * the host function returns that trap. 0 for a trap made by
+ * `wasmpool_trap_new` that never crossed wasm, and for a NULL trap. The
+ * frames are indexed 0 to this count minus 1 in the `wasmpool_trap_frame_*`
+ * functions.
+ */
+size_t wasmpool_trap_frames_len(const wasmpool_trap_t *trap);
+
+/**
+ * The index, in its module's function index space (imported functions
+ * first), of the function of frame `frame`. Returns 0 for a NULL trap or a
+ * `frame` out of range (indistinguishable from function 0: check
+ * `wasmpool_trap_frames_len` first).
+ */
+uint32_t wasmpool_trap_frame_func_index(const wasmpool_trap_t *trap, size_t frame);
+
+/**
+ * The name of the function of frame `frame` from the module's name section,
+ * as a NUL-terminated UTF-8 string owned by the trap and valid until
+ * `wasmpool_trap_delete`. Returns NULL when the function has no name, for a
+ * NULL trap, and for a `frame` out of range.
+ */
+const char *wasmpool_trap_frame_func_name(const wasmpool_trap_t *trap, size_t frame);
+
+/**
+ * The byte offset, from the start of the module binary, of the instruction
+ * frame `frame` was executing: the trapping instruction in frame 0 (for a
+ * trap returned by a host function, the call to the host), the call
+ * instruction in the others. A stack overflow happens on entry to a
+ * function, and gives the offset of its first instruction. Returns 0 for a
+ * NULL trap or a `frame` out of range.
+ */
+size_t wasmpool_trap_frame_module_offset(const wasmpool_trap_t *trap, size_t frame);
 
 /**
  * Creates an engine that allocates every instance, memory and table on
@@ -854,7 +1218,7 @@ void wasmpool_error_delete(wasmpool_error_t *error);
  * it once, when the store is deleted. On error nothing is taken and the
  * finalizer is not called. Writes a handle borrowed from the store to
  * `*out`. NULL `store`, `callback` or `out`, or an unknown kind, is
- * `WASMPOOL_ERROR_INVALID_ARGUMENT`; v128 is `WASMPOOL_ERROR_UNSUPPORTED`.
+ * `WASMPOOL_ERROR_INVALID_ARGUMENT`.
  * Not callable from inside the store's own host functions.
  */
 wasmpool_error_t *wasmpool_func_new(wasmpool_store_t *store, const wasmpool_valkind_t *params, size_t nparams, const wasmpool_valkind_t *results, size_t nresults, wasmpool_func_callback_t callback, void *env, void (*finalizer)(void *env), wasmpool_func_t **out);
@@ -1034,11 +1398,20 @@ void wasmpool_linker_delete(wasmpool_linker_t *linker);
  * store that instantiated with the function are all deleted. On error
  * nothing is taken: the finalizer is not called and `env` stays the
  * caller's. NULL `linker`, `module`, `name` or `callback`, or an unknown
- * kind, is `WASMPOOL_ERROR_INVALID_ARGUMENT`; v128 is
- * `WASMPOOL_ERROR_UNSUPPORTED`. A module importing the name with another
+ * kind, is `WASMPOOL_ERROR_INVALID_ARGUMENT`. A module importing the name with another
  * signature fails to link with `WASMPOOL_ERROR_LINK`.
  */
 wasmpool_error_t *wasmpool_linker_define_func(wasmpool_linker_t *linker, const char *module, const char *name, const wasmpool_valkind_t *params, size_t nparams, const wasmpool_valkind_t *results, size_t nresults, wasmpool_func_callback_t callback, void *env, void (*finalizer)(void *env));
+
+/**
+ * Defines `module`::`name` as an async host function (Wasmtime's
+ * `wasmtime_linker_define_async_func`): as `wasmpool_linker_define_func`
+ * (same signature arguments, ownership of `env` and `finalizer`, errors),
+ * with a callback that may leave a continuation to finish later; see
+ * `wasmpool_func_async_callback_t`. Needs an engine with async support to
+ * be of use: only resumable calls can call it.
+ */
+wasmpool_error_t *wasmpool_linker_define_async_func(wasmpool_linker_t *linker, const char *module, const char *name, const wasmpool_valkind_t *params, size_t nparams, const wasmpool_valkind_t *results, size_t nresults, wasmpool_func_async_callback_t callback, void *env, void (*finalizer)(void *env));
 
 /**
  * Defines `module`::`name` as `func`, a function of some store (exported by
@@ -1224,8 +1597,9 @@ const wasmpool_externtype_t *wasmpool_module_export_type(const wasmpool_module_t
 wasmpool_error_t *wasmpool_wat2wasm(const char *wat, size_t len, uint8_t **out_bytes, size_t *out_len);
 
 /**
- * Frees a buffer returned by `wasmpool_wat2wasm`; `len` must be the length
- * returned with it. Takes ownership; NULL does nothing.
+ * Frees a buffer returned by `wasmpool_wat2wasm` or
+ * `wasmpool_module_serialize`; `len` must be the length returned with it.
+ * Takes ownership; NULL does nothing.
  */
 void wasmpool_bytes_delete(uint8_t *bytes, size_t len);
 
@@ -1344,7 +1718,16 @@ wasmpool_store_t *wasmpool_store_new(const wasmpool_engine_t *engine, void *data
  * reset and returned to the pool), host functions and handles obtained from
  * it become invalid, and then the store's finalizer runs. Takes ownership;
  * NULL does nothing. Calling it from inside one of the store's own host
- * functions does nothing (the store is in use).
+ * functions (or an async host function's continuation) does nothing (the
+ * store is in use).
+ *
+ * A resumable call still holding the store (its future neither done nor
+ * deleted) is abandoned first, as `wasmpool_call_future_delete` would:
+ * its stack goes back to the pool and async host functions' continuations
+ * are finalized. The future stays the caller's: its next poll returns true
+ * with a `WASMPOOL_ERROR_INVALID_ARGUMENT` error saying the store was
+ * deleted (no result or trap is written), and it must still be freed with
+ * `wasmpool_call_future_delete`, which then touches nothing of the store.
  */
 void wasmpool_store_delete(wasmpool_store_t *store);
 
@@ -1359,9 +1742,11 @@ void *wasmpool_store_data(const wasmpool_store_t *store);
  * consumes some; at zero, execution traps with `WASMPOOL_TRAP_OUT_OF_FUEL`).
  * Fails with `WASMPOOL_ERROR_UNSUPPORTED` unless the engine was configured
  * with `wasmpool_config_set_consume_fuel(config, true)`; a NULL store is
- * `WASMPOOL_ERROR_INVALID_ARGUMENT`. Fuel is counted in a signed 64-bit
- * word, so `fuel` is clamped to `INT64_MAX` (2^63 - 1): setting more gives
- * exactly that much, and `wasmpool_store_get_fuel` reports the clamped value.
+ * `WASMPOOL_ERROR_INVALID_ARGUMENT`. Every `uint64_t` amount is honoured,
+ * up to `UINT64_MAX`, with no clamp: compiled code counts at most
+ * `INT64_MAX` (2^63 - 1) at a time in a signed word and refills it from
+ * the rest when it runs out, so `wasmpool_store_get_fuel` reports exactly
+ * what is left.
  */
 wasmpool_error_t *wasmpool_store_set_fuel(wasmpool_store_t *store, uint64_t fuel);
 
@@ -1477,8 +1862,21 @@ wasmpool_trap_code_t wasmpool_trap_code(const wasmpool_trap_t *trap);
 
 /**
  * The trap's message: a NUL-terminated UTF-8 string owned by the trap and
- * valid until `wasmpool_trap_delete`. For a NULL trap, a static string saying
- * so (never NULL).
+ * valid until `wasmpool_trap_delete`. Its first line says why execution
+ * trapped (the standard message of the code, or the text given to
+ * `wasmpool_trap_new`). A trap that crossed wasm continues with its
+ * backtrace, in Wasmtime's format, innermost frame first (module and
+ * function names from the module's name section, else `<unknown>` and
+ * `<wasm function N>`):
+ *
+ * ```text
+ * integer divide by zero
+ * wasm backtrace:
+ *     0:  0x1a2 - demo!div
+ *     1:   0x95 - demo!main
+ * ```
+ *
+ * For a NULL trap, a static string saying so (never NULL).
  */
 const char *wasmpool_trap_message(const wasmpool_trap_t *trap);
 

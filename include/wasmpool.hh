@@ -16,6 +16,7 @@
 #ifndef WASMPOOL_HH
 #define WASMPOOL_HH
 
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -89,6 +90,28 @@ inline wasmpool_val_t i64(int64_t x) { auto v = make(WASMPOOL_I64); v.of.i64 = x
 inline wasmpool_val_t f32(float x) { auto v = make(WASMPOOL_F32); v.of.f32 = x; return v; }
 inline wasmpool_val_t f64(double x) { auto v = make(WASMPOOL_F64); v.of.f64 = x; return v; }
 inline wasmpool_val_t externref(void *p) { auto v = make(WASMPOOL_EXTERNREF); v.of.ref = p; return v; }
+/// A v128 from its 16 bytes, least significant first (byte 0 is lane 0 of an i8x16).
+inline wasmpool_val_t v128(const std::array<uint8_t, 16> &bytes) {
+  auto v = make(WASMPOOL_V128);
+  std::memcpy(v.of.v128, bytes.data(), bytes.size());
+  return v;
+}
+/// A v128 from four i32 lanes (lane 0 first).
+inline wasmpool_val_t v128_i32x4(int32_t a, int32_t b, int32_t c, int32_t d) {
+  auto v = make(WASMPOOL_V128);
+  const int32_t lanes[4] = {a, b, c, d};
+  for (int i = 0; i < 4; i++) {
+    const uint32_t x = static_cast<uint32_t>(lanes[i]);
+    for (int j = 0; j < 4; j++) v.of.v128[i * 4 + j] = static_cast<uint8_t>(x >> (8 * j));
+  }
+  return v;
+}
+/// Lane `i` (0 to 3) of a v128 read as i32x4.
+inline int32_t i32x4_lane(const wasmpool_val_t &v, int i) {
+  uint32_t x = 0;
+  for (int j = 0; j < 4; j++) x |= static_cast<uint32_t>(v.of.v128[i * 4 + j]) << (8 * j);
+  return static_cast<int32_t>(x);
+}
 }  // namespace val
 
 /// WebAssembly text to binary.

@@ -7,6 +7,7 @@
 //! engine is created, because the pool's slab layout depends on both.
 
 use crate::error::{Error, Result};
+use crate::profiling::ProfilingStrategy;
 
 /// Engine-wide settings. Create with [`Config::new`] (or `Default`), adjust, and
 /// pass to the engine; the engine copies it.
@@ -42,6 +43,10 @@ pub struct Config {
     /// off, modules are held to WebAssembly 2.0, where a memory index byte
     /// must be zero.
     pub wasm_multi_memory: bool,
+    /// Whether compiled code is made visible to a profiler (default
+    /// [`ProfilingStrategy::None`], or what the `WASMPOOL_PROFILE` environment
+    /// variable says; see [`ProfilingStrategy::from_env`]).
+    pub profiler: ProfilingStrategy,
     /// How instances get their memory: on demand (the default) or from a pool.
     pub allocation_strategy: InstanceAllocationStrategy,
     /// The most elements a table outside the pool may ever hold: tables of
@@ -54,12 +59,26 @@ pub struct Config {
     /// The largest function body, in bytes, a module may contain (default
     /// 7,654,321, the limit browsers apply and the largest body the
     /// validator accepts). A larger body is a `Limit` error naming this knob,
-    /// found before any code is generated.
+    /// found before any code is generated. Compile cost grows faster than
+    /// the body (BENCHMARKS.md), so a host compiling untrusted modules should
+    /// set it much lower, for example 1 MiB.
     pub max_function_size: usize,
     /// The largest module binary, in bytes, `Module::new` accepts (default 1
     /// GiB, the limit browsers apply). A larger binary is a `Limit` error
     /// naming this knob, found before it is parsed.
     pub max_module_size: usize,
+    /// Whether resumable calls are enabled (default false): with it on,
+    /// [`Func::call_async`](crate::Func::call_async) and the other `_async`
+    /// entry points run each call on its own stack (a slot of the pool's
+    /// stack slab for a pooled engine, a fresh mapping otherwise) so that it
+    /// can suspend at an epoch deadline, at a fuel yield interval or in an
+    /// async host function, and resume later, possibly on another thread.
+    /// A pooled engine reserves its stack slab only when this is on.
+    pub async_support: bool,
+    /// Bytes of one resumable call's stack, below which lies a guard page
+    /// (default 2 MiB). Wasm on such a stack runs under `max_wasm_stack`
+    /// too, but never below the stack's bottom plus `STACK_RESERVE`.
+    pub async_stack_size: usize,
 }
 
 /// [`Config::max_table_elements`]'s default.
@@ -94,10 +113,13 @@ impl Default for Config {
             epoch_interruption: false,
             parallel_compilation: true,
             wasm_multi_memory: true,
+            profiler: ProfilingStrategy::from_env(),
             allocation_strategy: InstanceAllocationStrategy::OnDemand,
             max_table_elements: DEFAULT_MAX_TABLE_ELEMENTS,
             max_function_size: 7_654_321,
             max_module_size: 1 << 30,
+            async_support: false,
+            async_stack_size: 2 << 20,
         }
     }
 }
@@ -164,6 +186,18 @@ pub struct PoolingConfig {
     /// Most protection keys the pool may use (default 16; clamped to the keys
     /// the CPU and kernel actually offer).
     pub max_memory_protection_keys: usize,
+    /// Stack slots for resumable calls (default 1000); reserved only when
+    /// the engine has `Config::async_support`. A call that finds them all in
+    /// use is a `PoolExhausted` error naming this knob.
+    pub total_stacks: u32,
+    /// Whether a stack slot is cleared before reuse (default false): its
+    /// written pages within `async_stack_keep_resident` of the top are zeroed
+    /// by hand, the rest of the stack returned to the kernel.
+    pub async_stack_zeroing: bool,
+    /// Bytes at the top of each stack slot (where a stack starts: it grows
+    /// down) zeroed by hand and kept resident when `async_stack_zeroing` is
+    /// on (default 0: the whole stack is decommitted).
+    pub async_stack_keep_resident: usize,
 }
 
 impl PoolingConfig {
@@ -214,6 +248,9 @@ impl Default for PoolingConfig {
             table_keep_resident: 0,
             memory_protection_keys: MpkEnabled::Disable,
             max_memory_protection_keys: 16,
+            total_stacks: 1000,
+            async_stack_zeroing: false,
+            async_stack_keep_resident: 0,
         }
     }
 }
@@ -239,6 +276,12 @@ mod tests {
         assert_eq!(p.table_keep_resident, 0);
         assert_eq!(p.memory_protection_keys, MpkEnabled::Disable);
         assert_eq!(p.max_memory_protection_keys, 16);
+        assert_eq!(p.total_stacks, 1000);
+        assert!(!p.async_stack_zeroing);
+        assert_eq!(p.async_stack_keep_resident, 0);
+        let c = Config::default();
+        assert!(!c.async_support);
+        assert_eq!(c.async_stack_size, 2 << 20);
     }
 
     #[test]

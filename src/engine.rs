@@ -12,6 +12,7 @@ use crate::config::{Config, InstanceAllocationStrategy, PoolingConfig};
 use crate::error::{Error, ErrorKind, Result};
 use crate::module::Module;
 use crate::module::info::ModuleInfo;
+use crate::profiling::ProfilingStrategy;
 use crate::runtime::vmcontext::VMOffsets;
 use crate::types::FuncType;
 use cranelift_codegen::isa::{OwnedTargetIsa, TargetIsa};
@@ -38,6 +39,9 @@ struct EngineInner {
     /// The epoch counter compiled code reads; `increment_epoch` advances it.
     epoch: Box<AtomicU64>,
     host_stubs: Mutex<HashMap<u32, Arc<CodeMemory>>>,
+    /// The settings text precompiled files are checked against (see
+    /// `module::artifact::settings`), computed on first use.
+    code_settings: OnceLock<String>,
 }
 
 /// Interns function signatures: equal signatures get equal ids. Lookups by
@@ -109,6 +113,9 @@ impl Engine {
         pooling: Option<Arc<PoolingAllocator>>,
     ) -> Result<Engine> {
         crate::runtime::traps::init_traps();
+        if config.profiler == ProfilingStrategy::PerfMap {
+            crate::profiling::open_perf_map()?;
+        }
         Ok(Engine(Arc::new(EngineInner {
             config: config.clone(),
             isa: crate::compile::host_isa()?,
@@ -118,6 +125,7 @@ impl Engine {
             type_table: TypeTable { segments: std::array::from_fn(|_| OnceLock::new()) },
             epoch: Box::new(AtomicU64::new(0)),
             host_stubs: Mutex::new(HashMap::new()),
+            code_settings: OnceLock::new(),
         })))
     }
 
@@ -162,6 +170,12 @@ impl Engine {
 
     pub(crate) fn isa(&self) -> &dyn TargetIsa {
         &*self.0.isa
+    }
+
+    /// Everything about this engine that changes generated code, as text
+    /// (see `module::artifact::settings`); computed once.
+    pub(crate) fn code_settings(&self) -> &str {
+        self.0.code_settings.get_or_init(|| crate::module::artifact::settings(self))
     }
 
     pub(crate) fn allocator(&self) -> &dyn InstanceAllocator {
@@ -225,7 +239,10 @@ impl Engine {
         );
         let compiled =
             crate::compile::compile_function(isa, &mut cranelift_codegen::Context::new(), func)?;
-        let code = Arc::new(CodeMemory::new(vec![compiled])?);
+        let code = Arc::new(CodeMemory::new(vec![compiled], Default::default())?);
+        if self.0.config.profiler == ProfilingStrategy::PerfMap {
+            crate::profiling::publish(&code, |_| format!("wasm-trampoline[host-stub] {ty}"));
+        }
         let addr = code.addr((2, 0)).expect("stub present");
         stubs.insert(id, code);
         Ok(addr)
@@ -248,5 +265,13 @@ impl InstanceAllocator for SharedPool {
 
     fn deallocate(&self, module: &Module, resources: InstanceResources) {
         self.0.deallocate(module, resources)
+    }
+
+    fn allocate_stack(&self) -> Result<crate::runtime::fiber::FiberStack> {
+        self.0.allocate_stack()
+    }
+
+    fn deallocate_stack(&self, stack: crate::runtime::fiber::FiberStack) {
+        self.0.deallocate_stack(stack)
     }
 }

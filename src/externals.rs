@@ -403,6 +403,18 @@ impl Instance {
         Ok(instance)
     }
 
+    /// [`Instance::new`] as a resumable call: instantiation and the start
+    /// function run on a stack of their own (see `Func::call_async` for the
+    /// stack, the outcomes and abandoning the future).
+    pub async fn new_async<T: Send + 'static>(
+        store: &mut Store<T>,
+        module: &Module,
+        imports: &[Extern],
+    ) -> Result<Instance> {
+        let engine = store.engine().clone();
+        crate::runtime::fiber::run(&engine, move || Instance::new(store, module, imports))?.await
+    }
+
     /// Everything of instantiation but the start function.
     fn new_uninitialized(
         store: &mut StoreOpaque,

@@ -48,6 +48,12 @@ pub struct Caller<'a, T> {
     pub(crate) caller_vmctx: *mut u8,
 }
 
+// SAFETY: a caller is its store (which is `Send` for `T: Send`) plus the
+// calling instance's VMContext, which belongs to that store; an async host
+// function's future holds it across suspensions of a call that may resume
+// on another thread, along with the store.
+unsafe impl<T: Send> Send for Caller<'_, T> {}
+
 impl<T> Caller<'_, T> {
     /// The store's data.
     pub fn data(&self) -> &T {
@@ -182,8 +188,9 @@ pub(crate) fn invoke_wasm(
             TrapCode::Host => {
                 store.pending_trap.take().unwrap_or_else(|| Trap::new(TrapCode::Host))
             }
-            code => Trap::new(code).in_function(crate::runtime::traps::function_at(info.pc)),
-        }),
+            code => Trap::new(code),
+        }
+        .with_frames(crate::runtime::traps::backtrace::resolve(&info.pcs))),
     }
 }
 
@@ -202,9 +209,6 @@ impl Func {
         ty: FuncType,
         callback: Arc<HostFn<T>>,
     ) -> Result<Func> {
-        if ty.params().iter().chain(ty.results()).any(|t| *t == ValType::V128) {
-            return Err(Error::unsupported("v128 values are not supported yet"));
-        }
         let type_id = store.engine.intern(&ty);
         let stub = store.engine.host_stub(type_id)?;
         let mut ctx = HostContext::new(ty, type_id, stub, host_entry::<T>, Box::new(callback));
@@ -278,6 +282,47 @@ impl Func {
         }
         Ok(())
     }
+}
+
+impl Func {
+    /// Calls the function as a resumable call: the returned future runs it
+    /// on a stack of its own (from the pool's stack slab on a pooled
+    /// engine) whenever it is polled, until the call returns, traps or
+    /// reaches a suspension point (an epoch deadline the store yields at,
+    /// a fuel yield interval, an async host function that is pending), where
+    /// the poll returns `Pending`. Any executor may poll it, from any thread.
+    /// Dropping it unfinished abandons the call: the suspension point traps,
+    /// the call unwinds through the ordinary trap path and its stack goes
+    /// back. The outcomes are [`Func::call`]'s, plus an `InvalidArgument`
+    /// error without `Config::async_support` and `PoolExhausted` when the
+    /// pool has no stack left (both before anything ran).
+    pub async fn call_async<T: Send + 'static>(
+        &self,
+        store: &mut Store<T>,
+        params: &[Val],
+        results: &mut [Val],
+    ) -> Result<()> {
+        let engine = store.engine().clone();
+        let func = *self;
+        crate::runtime::fiber::run(&engine, move || func.call(store, params, results))?.await
+    }
+}
+
+/// The future an async host function returns: it borrows the caller and the
+/// values for as long as it runs.
+pub type HostFuture<'a> = Box<dyn std::future::Future<Output = Result<(), Trap>> + Send + 'a>;
+
+/// Runs an async host function's future on the fiber of the resumable call
+/// that called it (see `Linker::func_new_async`); a trap when the call is
+/// not a resumable one or is being abandoned.
+pub(crate) fn block_on_host(future: HostFuture<'_>) -> Result<(), Trap> {
+    if !crate::runtime::fiber::on_fiber() {
+        return Err(Trap::host(
+            "an async host function was called outside a resumable call (use call_async)",
+        ));
+    }
+    crate::runtime::fiber::block_on(Box::into_pin(future))
+        .unwrap_or_else(|_| Err(Trap::host("the resumable call was abandoned")))
 }
 
 /// Runs a host closure and checks the kinds of its results.

@@ -8,7 +8,7 @@
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
 use crate::externals::{Extern, Instance};
-use crate::func::{Caller, Func, HostFn};
+use crate::func::{Caller, Func, HostFn, HostFuture};
 use crate::module::Module;
 use crate::module::info::ImportKind;
 use crate::store::Store;
@@ -87,6 +87,30 @@ impl<T: 'static> Linker<T> {
         Ok(self)
     }
 
+    /// Defines `module::name` as an async host function of type `ty`: `f`
+    /// returns a future, which runs to completion on the calling wasm's
+    /// stack; while it is pending, the resumable call suspends (its future
+    /// returns `Pending`) and is polled again when the future's waker is
+    /// woken. Only callable from resumable calls (`call_async`,
+    /// `instantiate_async`); called from a synchronous call it traps.
+    pub fn func_new_async<F>(
+        &mut self,
+        module: &str,
+        name: &str,
+        ty: FuncType,
+        f: F,
+    ) -> Result<&mut Self>
+    where
+        F: for<'a> Fn(Caller<'a, T>, &'a [Val], &'a mut [Val]) -> HostFuture<'a>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.func_new(module, name, ty, move |caller, params, results| {
+            crate::func::block_on_host(f(caller, params, results))
+        })
+    }
+
     /// Defines every export of `instance` under `module_name`.
     pub fn instance(
         &mut self,
@@ -154,6 +178,15 @@ impl<T: 'static> Linker<T> {
     pub fn instantiate(&self, store: &mut Store<T>, module: &Module) -> Result<Instance> {
         self.instantiate_pre(module)?.instantiate(store)
     }
+
+    /// [`Linker::instantiate`] as a resumable call (see
+    /// [`InstancePre::instantiate_async`]).
+    pub async fn instantiate_async(&self, store: &mut Store<T>, module: &Module) -> Result<Instance>
+    where
+        T: Send,
+    {
+        self.instantiate_pre(module)?.instantiate_async(store).await
+    }
 }
 
 impl<T: 'static> InstancePre<T> {
@@ -174,5 +207,17 @@ impl<T: 'static> InstancePre<T> {
             });
         }
         Instance::new(store, &self.module, &imports)
+    }
+
+    /// Instantiates in `store` as a resumable call: the whole instantiation,
+    /// start function included, runs on a stack of its own, so the start
+    /// function may suspend as a call made with `Func::call_async` does
+    /// (see there for the stack, the outcomes and abandoning the future).
+    pub async fn instantiate_async(&self, store: &mut Store<T>) -> Result<Instance>
+    where
+        T: Send,
+    {
+        let engine = store.engine().clone();
+        crate::runtime::fiber::run(&engine, move || self.instantiate(store))?.await
     }
 }

@@ -6,7 +6,8 @@
 //! store by id; every use checks the id, so a handle can never reach into a
 //! store other than its own. Dropping the store drops every instance in it
 //! and returns pooled slots to the engine's allocator. A store and what lives
-//! in it belong to one thread at a time.
+//! in it belong to one thread at a time; a store is `Send`, so a resumable
+//! call (which borrows it) may be resumed on another thread.
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -79,6 +80,53 @@ pub(crate) struct StoreOpaque {
     pub pending_panic: Option<Box<dyn Any + Send>>,
     /// The resource limiter, if the host set one, and the counts it checks.
     pub limits: StoreLimiter,
+    /// Fuel in reserve and what happens at fuel and epoch limits.
+    pub async_state: AsyncState,
+}
+
+/// What the fuel and epoch builtins do when compiled code reaches a limit
+/// (see `runtime::libcalls`): refill, extend, suspend or trap.
+#[derive(Debug, Default)]
+pub(crate) struct AsyncState {
+    /// Fuel granted but not yet moved into `VMStoreContext::fuel_consumed`
+    /// (which holds at most one yield interval's worth when one is set).
+    pub fuel_reserve: u64,
+    /// Suspend after every this many units of fuel (`None`: never).
+    pub fuel_yield_interval: Option<u64>,
+    /// At the epoch deadline, suspend and move the deadline this many ticks
+    /// past the current epoch (`None`: trap with `Interrupt`).
+    pub epoch_yield_delta: Option<u64>,
+}
+
+impl AsyncState {
+    /// Fuel left in all, given the compiled-code counter `consumed`.
+    fn fuel_left(&self, consumed: i64) -> u64 {
+        let active = (consumed as i128).saturating_neg().max(0) as u64;
+        self.fuel_reserve.saturating_add(active)
+    }
+
+    /// Splits `fuel` between the counter and the reserve: all of it in the
+    /// counter (up to `i64::MAX`), or one yield interval's worth.
+    fn grant(&mut self, fuel: u64, consumed: &mut i64) {
+        let active = fuel.min(self.fuel_yield_interval.unwrap_or(u64::MAX)).min(i64::MAX as u64);
+        self.fuel_reserve = fuel - active;
+        *consumed = -(active as i64);
+    }
+
+    /// Called when the counter `consumed` reached 0: `None` when no fuel is
+    /// left (trap), else refills it from the reserve and says whether to
+    /// yield (a yield interval is set).
+    pub(crate) fn refuel(&mut self, consumed: &mut i64) -> Option<bool> {
+        // Compiled code charges fuel in batches, so the counter may have
+        // gone past 0: that overshoot is spent from the reserve.
+        let overshoot = (*consumed).max(0) as u64;
+        let Some(left) = self.fuel_reserve.checked_sub(overshoot).filter(|&left| left > 0) else {
+            self.fuel_reserve = 0;
+            return None;
+        };
+        self.grant(left, consumed);
+        Some(self.fuel_yield_interval.is_some())
+    }
 }
 
 /// The store proper: the opaque part and the host's data.
@@ -91,6 +139,12 @@ pub(crate) struct StoreInner<T> {
 pub struct Store<T> {
     pub(crate) inner: Box<StoreInner<T>>,
 }
+
+// SAFETY: a store owns everything its raw pointers reach (instances, host
+// objects, its own `VMStoreContext`) or shares it through `Send + Sync`
+// engine state; the host closures, limiter and pending panic it holds are
+// `Send`. Nothing in it is tied to a thread, so it may move with its data.
+unsafe impl<T: Send> Send for Store<T> {}
 
 impl<T> Store<T> {
     /// A new, empty store for `engine`, holding `data`.
@@ -114,6 +168,7 @@ impl<T> Store<T> {
                 pending_trap: None,
                 pending_panic: None,
                 limits: StoreLimiter::default(),
+                async_state: AsyncState::default(),
             },
             data,
         });
@@ -137,14 +192,36 @@ impl<T> Store<T> {
     /// `consume_fuel`.
     pub fn set_fuel(&mut self, fuel: u64) -> Result<()> {
         self.check_fuel()?;
-        self.inner.opaque.vm.fuel_consumed = -(fuel.min(i64::MAX as u64) as i64);
+        let o = &mut self.inner.opaque;
+        o.async_state.grant(fuel, &mut o.vm.fuel_consumed);
         Ok(())
     }
 
     /// The fuel left (see [`Store::set_fuel`]).
     pub fn get_fuel(&self) -> Result<u64> {
         self.check_fuel()?;
-        Ok((-self.inner.opaque.vm.fuel_consumed).max(0) as u64)
+        let o = &self.inner.opaque;
+        Ok(o.async_state.fuel_left(o.vm.fuel_consumed))
+    }
+
+    /// Makes a resumable call suspend after every `interval` units of fuel
+    /// it consumes (`None` or `Some(0)`: never), so that a long computation
+    /// gives its thread back regularly; the fuel left is unchanged. A call
+    /// made synchronously carries on without suspending. An `Unsupported`
+    /// error without `consume_fuel`, an `InvalidArgument` one without
+    /// `async_support`.
+    pub fn fuel_async_yield_interval(&mut self, interval: Option<u64>) -> Result<()> {
+        self.check_fuel()?;
+        if !self.engine().config().async_support {
+            return Err(Error::invalid_argument(
+                "a fuel yield interval needs async_support in the engine configuration",
+            ));
+        }
+        let left = self.get_fuel()?;
+        let o = &mut self.inner.opaque;
+        o.async_state.fuel_yield_interval = interval.filter(|&n| n > 0);
+        o.async_state.grant(left, &mut o.vm.fuel_consumed);
+        Ok(())
     }
 
     fn check_fuel(&self) -> Result<()> {
@@ -163,6 +240,21 @@ impl<T> Store<T> {
     pub fn set_epoch_deadline(&mut self, ticks: u64) {
         let now = self.engine().current_epoch();
         self.inner.opaque.vm.epoch_deadline = now.saturating_add(ticks);
+    }
+
+    /// Makes wasm trap with `Interrupt` at the epoch deadline (the default).
+    pub fn epoch_deadline_trap(&mut self) {
+        self.inner.opaque.async_state.epoch_yield_delta = None;
+    }
+
+    /// At the epoch deadline, a resumable call suspends (its future returns
+    /// `Pending`, after waking its waker) instead of trapping, and when it is
+    /// resumed the deadline moves `delta` ticks past the epoch of that
+    /// moment. A call made synchronously just gets the new deadline and
+    /// carries on. Only effective with `epoch_interruption`; set the first
+    /// deadline with [`Store::set_epoch_deadline`].
+    pub fn epoch_deadline_async_yield_and_update(&mut self, delta: u64) {
+        self.inner.opaque.async_state.epoch_yield_delta = Some(delta);
     }
 
     /// Gives the store a resource limiter (replacing any other): it decides
@@ -202,6 +294,19 @@ impl StoreOpaque {
         unsafe {
             let store = vm.byte_sub(std::mem::offset_of!(StoreOpaque, vm)).cast::<StoreOpaque>();
             &mut (*store).limits
+        }
+    }
+
+    /// The fuel and epoch state of the store whose [`VMStoreContext`] is at
+    /// `vm`.
+    ///
+    /// # Safety
+    /// As for [`StoreOpaque::limits_of`].
+    pub(crate) unsafe fn async_state_of<'a>(vm: *mut VMStoreContext) -> &'a mut AsyncState {
+        // SAFETY: as in `limits_of`.
+        unsafe {
+            let store = vm.byte_sub(std::mem::offset_of!(StoreOpaque, vm)).cast::<StoreOpaque>();
+            &mut (*store).async_state
         }
     }
 

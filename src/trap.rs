@@ -5,6 +5,11 @@
 //! its stack, or a host function asks to trap. The engine, the store's other
 //! instances and the pool stay fully usable afterwards. The numeric codes are
 //! part of the C ABI (`WASMPOOL_TRAP_*`) and never change.
+//!
+//! A trap that crossed wasm carries its backtrace: the wasm frames on the
+//! stack when it happened, innermost first ([`Trap::frames`]). Capturing it
+//! costs nothing while wasm runs; the signal handler walks the stack only
+//! when a trap happens (see `runtime::traps::backtrace`).
 
 use std::fmt;
 
@@ -83,35 +88,34 @@ impl TrapCode {
     }
 }
 
-/// A trap: its code and a message (the code's message, or the host's own).
+/// A trap: its code, a message (the code's message, or the host's own), and
+/// the wasm frames it crossed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Trap {
     code: TrapCode,
     message: String,
-    function: Option<u32>,
+    frames: Vec<FrameInfo>,
 }
 
 impl Trap {
     /// A trap with the standard message of `code`.
     pub fn new(code: TrapCode) -> Trap {
-        Trap { code, message: code.message().to_string(), function: None }
-    }
-
-    /// The same trap, noting the wasm function (module index) it came from.
-    pub(crate) fn in_function(mut self, function: Option<u32>) -> Trap {
-        self.function = function;
-        self
-    }
-
-    /// The index (in its module's function index space) of the wasm function
-    /// that trapped, when the trap came from compiled wasm code.
-    pub fn function_index(&self) -> Option<u32> {
-        self.function
+        Trap { code, message: code.message().to_string(), frames: Vec::new() }
     }
 
     /// A trap raised by a host function, with the host's message.
     pub fn host(message: impl Into<String>) -> Trap {
-        Trap { code: TrapCode::Host, message: message.into(), function: None }
+        Trap { code: TrapCode::Host, message: message.into(), frames: Vec::new() }
+    }
+
+    /// The same trap with the backtrace `frames`, unless it already has one:
+    /// a host function that returns the trap of wasm it called keeps that
+    /// inner backtrace.
+    pub(crate) fn with_frames(mut self, frames: Vec<FrameInfo>) -> Trap {
+        if self.frames.is_empty() {
+            self.frames = frames;
+        }
+        self
     }
 
     /// Why execution trapped.
@@ -119,19 +123,113 @@ impl Trap {
         self.code
     }
 
-    /// The message for people.
+    /// The message for people: the code's message or the host's, without the
+    /// backtrace (`Display` adds it).
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// The wasm call stack when the trap happened, innermost frame first: the
+    /// function that trapped (or, for a host trap, the one that called the
+    /// host), then its callers up to the function the host called. Only the
+    /// innermost entry into wasm is covered (wasm called by a host function
+    /// called by wasm shows the inner wasm only), and at most the innermost
+    /// 64 frames. Empty for a trap that never crossed wasm (made by
+    /// [`Trap::host`] and returned to the host directly, or raised while
+    /// instantiating outside wasm code).
+    pub fn frames(&self) -> &[FrameInfo] {
+        &self.frames
+    }
+
+    /// The index (in its module's function index space) of the wasm function
+    /// that trapped, when the trap came from compiled wasm code (not from a
+    /// host function).
+    pub fn function_index(&self) -> Option<u32> {
+        match self.code {
+            TrapCode::Host => None,
+            _ => self.frames.first().map(FrameInfo::func_index),
+        }
+    }
+
+    /// Writes the backtrace, if there is one, as lines after the message:
+    /// `wasm backtrace:`, then one line per frame like Wasmtime's,
+    /// `  {index:>3}: {module_offset:#6x} - {module}!{function}`, with
+    /// `<unknown>` for a module without a name and `<wasm function N>` for a
+    /// function without one.
+    pub(crate) fn write_backtrace(&self, f: &mut impl fmt::Write) -> fmt::Result {
+        if self.frames.is_empty() {
+            return Ok(());
+        }
+        write!(f, "\nwasm backtrace:")?;
+        for (i, frame) in self.frames.iter().enumerate() {
+            let module = frame.module_name().unwrap_or("<unknown>");
+            write!(f, "\n  {i:>3}: {:#6x} - {module}!", frame.module_offset())?;
+            match frame.func_name() {
+                Some(name) => write!(f, "{name}")?,
+                None => write!(f, "<wasm function {}>", frame.func_index())?,
+            }
+        }
+        Ok(())
     }
 }
 
 impl fmt::Display for Trap {
+    /// `wasm trap: MESSAGE`, then the backtrace (see [`Trap::frames`]):
+    ///
+    /// ```text
+    /// wasm trap: integer divide by zero
+    /// wasm backtrace:
+    ///     0:  0x1a2 - <unknown>!div
+    ///     1:   0x95 - <unknown>!main
+    /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "wasm trap: {}", self.message)?;
-        if let Some(func) = self.function {
-            write!(f, " (in wasm function {func})")?;
-        }
-        Ok(())
+        self.write_backtrace(f)
+    }
+}
+
+/// One frame of a trap's backtrace: a wasm function and where in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FrameInfo {
+    func_index: u32,
+    func_name: Option<String>,
+    module_name: Option<String>,
+    module_offset: usize,
+}
+
+impl FrameInfo {
+    pub(crate) fn new(
+        func_index: u32,
+        func_name: Option<String>,
+        module_name: Option<String>,
+        module_offset: usize,
+    ) -> FrameInfo {
+        FrameInfo { func_index, func_name, module_name, module_offset }
+    }
+
+    /// The function's index in its module's function index space (imported
+    /// functions first).
+    pub fn func_index(&self) -> u32 {
+        self.func_index
+    }
+
+    /// The function's name from the module's `name` section, if it has one.
+    pub fn func_name(&self) -> Option<&str> {
+        self.func_name.as_deref()
+    }
+
+    /// The module's name from its `name` section, if it has one.
+    pub fn module_name(&self) -> Option<&str> {
+        self.module_name.as_deref()
+    }
+
+    /// The byte offset, in the module binary, of the instruction this frame
+    /// was executing: the trapping instruction in the innermost frame, the
+    /// call in the others. A trap in a function's entry, before its first
+    /// instruction ran (a stack overflow), gives the offset of that first
+    /// instruction.
+    pub fn module_offset(&self) -> usize {
+        self.module_offset
     }
 }
 

@@ -14,7 +14,7 @@ pub enum ValType {
     F32,
     /// 64-bit IEEE float.
     F64,
-    /// 128-bit vector (reserved for the SIMD issue; not accepted yet).
+    /// 128-bit vector (fixed-width and relaxed SIMD).
     V128,
     /// A nullable reference to a function.
     FuncRef,

@@ -190,3 +190,170 @@ fn an_epoch_tick_interrupts_an_infinite_loop() {
     assert_eq!(err.trap().unwrap().code(), TrapCode::Interrupt);
     ticker.join().unwrap();
 }
+
+#[test]
+fn on_demand_instances_map_a_copy_on_write_image() {
+    let wat = r#"(module (memory (export "m") 2) (data (i32.const 70000) "image")
+        (func (export "poke") (i32.store8 (i32.const 70000) (i32.const 88))))"#;
+    for cow in [true, false] {
+        let engine = Engine::new(&Config { memory_init_cow: cow, ..Config::default() }).unwrap();
+        let module = Module::new(&engine, &wat::parse_str(wat).unwrap()).unwrap();
+        assert_eq!(module.image_bytes() > 0, cow);
+        let mut a = Store::new(&engine, ());
+        let ia = Instance::new(&mut a, &module, &[]).unwrap();
+        let mut b = Store::new(&engine, ());
+        let ib = Instance::new(&mut b, &module, &[]).unwrap();
+        ia.get_func(&mut a, "poke").unwrap().call(&mut a, &[], &mut []).unwrap();
+        let ma = ia.get_memory(&mut a, "m").unwrap();
+        let mb = ib.get_memory(&mut b, "m").unwrap();
+        assert_eq!(&ma.data(&a).unwrap()[70000..70005], b"Xmage", "cow {cow}");
+        assert_eq!(&mb.data(&b).unwrap()[70000..70005], b"image", "writes stay private");
+        // Growth keeps the image's contents.
+        ma.grow(&mut a, 1).unwrap();
+        assert_eq!(&ma.data(&a).unwrap()[70000..70005], b"Xmage");
+        assert_eq!(ma.data(&a).unwrap()[3 * 65536 - 1], 0);
+    }
+}
+
+/// Lanes of an i32x4 as a `Val::V128`.
+fn i32x4(lanes: [i32; 4]) -> Val {
+    let mut bytes = [0u8; 16];
+    for (i, l) in lanes.iter().enumerate() {
+        bytes[i * 4..i * 4 + 4].copy_from_slice(&l.to_le_bytes());
+    }
+    Val::V128(u128::from_le_bytes(bytes))
+}
+
+#[test]
+fn v128_values_cross_host_functions_globals_and_precompiled_modules() {
+    let engine = Engine::new(&Config::default()).unwrap();
+    let wasm = wat::parse_str(
+        r#"(module
+            (import "host" "scale" (func $scale (param v128 i32) (result v128)))
+            (import "host" "base" (global $base v128))
+            ;; one global from a constant (the VMContext template), one from an import
+            ;; (evaluated at instantiation)
+            (global $k (export "k") (mut v128) (v128.const i32x4 1 2 3 4))
+            (global $copy (export "copy") v128 (global.get $base))
+            (func (export "f") (param v128) (result v128)
+              (global.set $k (i32x4.add (global.get $k) (global.get $copy)))
+              (call $scale (i32x4.add (local.get 0) (global.get $k)) (i32.const 3))))"#,
+    )
+    .unwrap();
+    let compiled = Module::new(&engine, &wasm).unwrap();
+    let loaded = Module::deserialize(&engine, &compiled.serialize().unwrap()).unwrap();
+    for module in [compiled, loaded] {
+        let mut store = Store::new(&engine, ());
+        let mut linker = Linker::new(&engine);
+        let ty = FuncType::new([ValType::V128, ValType::I32], [ValType::V128]);
+        linker
+            .func_new("host", "scale", ty, |_, args, results| {
+                let (Val::V128(v), Val::I32(k)) = (args[0], args[1]) else {
+                    return Err(Trap::host("wrong argument kinds".to_string()));
+                };
+                let b = v.to_le_bytes();
+                let lane = |i: usize| i32::from_le_bytes(b[i * 4..i * 4 + 4].try_into().unwrap());
+                results[0] = i32x4([lane(0) * k, lane(1) * k, lane(2) * k, lane(3) * k]);
+                Ok(())
+            })
+            .unwrap();
+        let base_ty = GlobalType { content: ValType::V128, mutable: false };
+        let base = Global::new(&mut store, base_ty, i32x4([10, 20, 30, -40])).unwrap();
+        assert_eq!(base.get(&store), i32x4([10, 20, 30, -40]));
+        linker.define("host", "base", base).unwrap();
+        let instance = linker.instantiate(&mut store, &module).unwrap();
+        let copy = instance.get_global(&mut store, "copy").unwrap();
+        assert_eq!(copy.get(&store), i32x4([10, 20, 30, -40]));
+        // k = (1, 2, 3, 4) + base; f(x) = 3 * (x + k)
+        let r = call(&mut store, instance, "f", &[i32x4([0, 1, -1, 100])]).unwrap();
+        assert_eq!(r, [i32x4([33, 69, 96, 192])]);
+        let k = instance.get_global(&mut store, "k").unwrap();
+        assert_eq!(k.get(&store), i32x4([11, 22, 33, -36]));
+        k.set(&mut store, i32x4([0, 0, 0, 0])).unwrap();
+        let r = call(&mut store, instance, "f", &[i32x4([1, 1, 1, 1])]).unwrap();
+        assert_eq!(r, [i32x4([33, 63, 93, -117])]);
+    }
+}
+
+/// How many SIMD operators (`v128.*` and every lane-shaped one) the
+/// module's function bodies hold.
+fn simd_operators(wasm: &[u8]) -> usize {
+    let mut n = 0;
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        if let wasmparser::Payload::CodeSectionEntry(body) = payload.unwrap() {
+            let mut ops = body.get_operators_reader().unwrap();
+            while !ops.eof() {
+                let op = format!("{:?}", ops.read().unwrap());
+                let name = op.split([' ', '{']).next().unwrap();
+                let shaped = ["x16", "x8", "x4", "x2"].iter().any(|s| name.contains(s));
+                n += usize::from(shaped || name.starts_with("V128"));
+            }
+        }
+    }
+    n
+}
+
+#[test]
+fn a_c_program_built_with_and_without_simd128_gives_the_same_results() {
+    // tests/simd/kernels.c built by clang (commands in the file); ctest's
+    // test_simd_program also compares both with the native build.
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/simd");
+    let simd = std::fs::read(format!("{dir}/kernels-simd.wasm")).unwrap();
+    let scalar = std::fs::read(format!("{dir}/kernels-scalar.wasm")).unwrap();
+    // The SIMD build really is vectorized; the scalar one has no v128 code.
+    let n = simd_operators(&simd);
+    assert!(n > 50, "the SIMD build has only {n} SIMD operators");
+    assert_eq!(simd_operators(&scalar), 0);
+    let configs = [
+        Config::default(),
+        Config { memory_reservation: 1 << 20, memory_guard_size: 0, ..Config::default() },
+    ];
+    for config in configs {
+        let engine = Engine::new(&config).unwrap();
+        let mut store = Store::new(&engine, ());
+        let mut kernels = Vec::new();
+        for wasm in [&simd, &scalar] {
+            let module = Module::new(&engine, wasm).unwrap();
+            let instance = Linker::new(&engine).instantiate(&mut store, &module).unwrap();
+            let count = call(&mut store, instance, "kernel_count", &[]).unwrap();
+            assert_eq!(count, [Val::I32(11)]);
+            kernels.push(instance);
+        }
+        for k in 0..11 {
+            for seed in [1, 2463534242u32 as i32, 12345] {
+                let args = [Val::I32(k), Val::I32(seed)];
+                let with = call(&mut store, kernels[0], "kernel", &args).unwrap();
+                let without = call(&mut store, kernels[1], "kernel", &args).unwrap();
+                assert_eq!(with, without, "kernel {k}, seed {seed}");
+            }
+        }
+    }
+}
+
+#[test]
+fn loads_see_earlier_stores_calls_and_growth_in_the_same_block() {
+    // Memory, globals, tables and the memory length are separate alias
+    // regions for the compiler: each must still see its own stores and what
+    // calls (here memory.grow) change, and out-of-bounds table accesses trap.
+    let (mut s, i) = setup(
+        r#"(module (memory 1) (global $g (mut i32) (i32.const 0)) (table $t 2 funcref)
+            (func $seven (result i32) (i32.const 7)) (elem declare func $seven)
+            (func (export "mix") (result i32)
+              (global.set $g (i32.const 1))
+              (i32.store (i32.const 0) (i32.const 2))
+              (global.set $g (i32.add (global.get $g) (i32.load (i32.const 0))))
+              (i32.store (i32.const 4) (global.get $g))
+              (drop (memory.size))
+              (drop (memory.grow (i32.const 1)))
+              (i32.store (i32.const 65536) (memory.size))
+              (table.set $t (i32.const 1) (ref.func $seven))
+              (i32.add (i32.add (call_indirect (result i32) (i32.const 1)) (global.get $g))
+                       (i32.add (i32.load (i32.const 4)) (i32.load (i32.const 65536)))))
+            (func (export "get") (param i32) (result funcref) (table.get $t (local.get 0)))
+            (func (export "set") (param i32) (table.set $t (local.get 0) (ref.null func))))"#,
+    );
+    assert_eq!(call(&mut s, i, "mix", &[]).unwrap(), vec![Val::I32(7 + 3 + 3 + 2)]);
+    assert_eq!(trap_code(call(&mut s, i, "get", &[Val::I32(2)])), TrapCode::TableOutOfBounds);
+    assert_eq!(trap_code(call(&mut s, i, "set", &[Val::I32(-1)])), TrapCode::TableOutOfBounds);
+    assert!(matches!(call(&mut s, i, "get", &[Val::I32(1)]).unwrap()[0], Val::FuncRef(Some(_))));
+}

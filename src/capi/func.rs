@@ -16,6 +16,7 @@ use crate::capi::boundary::{
 };
 use crate::capi::error::wasmpool_error_t;
 use crate::capi::global::wasmpool_global_t;
+use crate::capi::linker::wasmpool_async_continuation;
 use crate::capi::memory::wasmpool_memory_t;
 use crate::capi::store::{
     Finalizer, StoreData, check_same_store, wasmpool_store, wasmpool_store_t,
@@ -87,17 +88,39 @@ impl<F> HostClosure for F where
 {
 }
 
+/// The C function behind a host function: called once per call and done
+/// (`wasmpool_func_callback_t`), or async (`wasmpool_func_async_callback_t`):
+/// called once, then its continuation is polled until it reports done.
+#[derive(Clone, Copy)]
+pub(crate) enum Callback {
+    Sync(
+        unsafe extern "C" fn(
+            *mut c_void,
+            *mut wasmpool_caller,
+            *const wasmpool_val_t,
+            usize,
+            *mut wasmpool_val_t,
+            usize,
+        ) -> *mut wasmpool_trap,
+    ),
+    Async(
+        unsafe extern "C" fn(
+            *mut c_void,
+            *mut wasmpool_caller,
+            *const wasmpool_val_t,
+            usize,
+            *mut wasmpool_val_t,
+            usize,
+            *mut *mut wasmpool_trap,
+            *mut wasmpool_async_continuation,
+        ),
+    ),
+}
+
 /// A C callback with its environment; the finalizer runs when the last
 /// definition or instance using it is gone.
 struct HostEnv {
-    callback: unsafe extern "C" fn(
-        *mut c_void,
-        *mut wasmpool_caller,
-        *const wasmpool_val_t,
-        usize,
-        *mut wasmpool_val_t,
-        usize,
-    ) -> *mut wasmpool_trap,
+    callback: Callback,
     env: *mut c_void,
     finalizer: Finalizer,
     results: Box<[ValType]>,
@@ -120,14 +143,35 @@ impl Drop for HostEnv {
     }
 }
 
+/// Runs a continuation's finalizer exactly once, when the continuation is
+/// done, abandoned or never polled.
+struct Continuation(wasmpool_async_continuation);
+
+impl Drop for Continuation {
+    fn drop(&mut self) {
+        if let Some(finalize) = self.0.finalizer.take() {
+            // SAFETY: the finalizer and `env` were given together by the
+            // async callback; the continuation is dropped once.
+            unsafe { finalize(self.0.env) };
+        }
+    }
+}
+
 impl HostEnv {
-    /// Runs the callback for one call (see `wasmpool_func_callback_t`).
+    /// Runs the callback for one call (see `wasmpool_func_callback_t` and
+    /// `wasmpool_func_async_callback_t`).
     fn call(
         &self,
         mut caller: Caller<'_, StoreData>,
         params: &[Val],
         results: &mut [Val],
     ) -> Result<(), Trap> {
+        if matches!(self.callback, Callback::Async(_)) && !crate::runtime::fiber::on_fiber() {
+            return Err(Trap::host(
+                "an async host function was called outside a resumable call \
+                 (use wasmpool_func_call_async or an _async instantiation)",
+            ));
+        }
         let wstore_ptr = caller.data().wstore;
         // SAFETY: the store data's back pointer names the live C store that
         // owns the Rust store this call runs in.
@@ -138,20 +182,61 @@ impl HostEnv {
         // callback runs; the lifetime is erased for the duration.
         let raw = (&mut caller as *mut Caller<'_, StoreData>).cast::<Caller<'static, StoreData>>();
         let mut c_caller = wasmpool_caller { caller: raw, store: wstore_ptr };
+        let (args_ptr, nargs, outs_ptr, nouts) =
+            (args.as_ptr(), args.len(), outs.as_mut_ptr(), outs.len());
+        // Written by C through `trap_ret` (an async callback's continuation
+        // may keep the pointer), so only ever accessed through it.
+        let mut trap: *mut wasmpool_trap = std::ptr::null_mut();
+        let trap_ret: *mut *mut wasmpool_trap = &mut trap;
+        let mut continuation = Continuation(wasmpool_async_continuation {
+            callback: None,
+            env: std::ptr::null_mut(),
+            finalizer: None,
+        });
         let previous = wstore.enter_host(raw);
-        // SAFETY: the callback was given with this signature; the arrays hold
-        // the stated number of values and outlive the call.
-        let trap = unsafe {
-            (self.callback)(
-                self.env,
-                &mut c_caller,
-                args.as_ptr(),
-                args.len(),
-                outs.as_mut_ptr(),
-                outs.len(),
-            )
-        };
+        match self.callback {
+            Callback::Sync(cb) => {
+                // SAFETY: the callback was given with this signature; the
+                // arrays hold the stated number of values and outlive the call;
+                // `trap_ret` is writable.
+                unsafe { *trap_ret = cb(self.env, &mut c_caller, args_ptr, nargs, outs_ptr, nouts) }
+            }
+            // SAFETY: as above; `trap_ret` and the continuation are writable
+            // and, like the arrays, stay valid until the continuation is done.
+            Callback::Async(cb) => unsafe {
+                cb(
+                    self.env,
+                    &mut c_caller,
+                    args_ptr,
+                    nargs,
+                    outs_ptr,
+                    nouts,
+                    trap_ret,
+                    &mut continuation.0,
+                )
+            },
+        }
         wstore.leave_host(previous);
+        // SAFETY: `trap_ret` points to `trap`, alive in this frame.
+        if let (true, Some(poll)) = (unsafe { *trap_ret }.is_null(), continuation.0.callback) {
+            // Polled on the fiber, once now and then at each poll of the
+            // resumable call, with the store reachable as during the callback.
+            let env = continuation.0.env;
+            let done = crate::runtime::fiber::block_on(std::future::poll_fn(|_| {
+                let previous = wstore.enter_host(raw);
+                // SAFETY: the continuation's callback and `env` were given
+                // together by the async callback.
+                let ready = unsafe { poll(env) };
+                wstore.leave_host(previous);
+                if ready { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
+            }));
+            if done.is_err() {
+                return Err(Trap::host("the resumable call was abandoned"));
+            }
+        }
+        drop(continuation);
+        // SAFETY: as above.
+        let trap = unsafe { *trap_ret };
         if !trap.is_null() {
             // SAFETY: a trap returned by a callback comes from
             // `wasmpool_trap_new` (or a call), and its ownership passes to us.
@@ -184,7 +269,7 @@ impl HostFunc {
         nparams: usize,
         results: *const wasmpool_valkind_t,
         nresults: usize,
-        callback: wasmpool_func_callback_t,
+        callback: Option<Callback>,
         env: *mut c_void,
         finalizer: Finalizer,
     ) -> Result<HostFunc> {
@@ -195,11 +280,6 @@ impl HostFunc {
         let callback = callback.ok_or_else(|| Error::invalid_argument("`callback` is NULL"))?;
         let params = params.iter().map(|k| type_of(*k)).collect::<Result<Vec<_>>>()?;
         let results = results.iter().map(|k| type_of(*k)).collect::<Result<Vec<_>>>()?;
-        if params.iter().chain(&results).any(|t| *t == ValType::V128) {
-            return Err(Error::unsupported(
-                "host functions with v128 parameters or results are not supported yet",
-            ));
-        }
         let ty = FuncType::new(params, results.iter().copied());
         // Only now does the environment get a finalizer to run: on error the
         // caller keeps `env`.
@@ -245,7 +325,7 @@ pub(crate) fn split_trap<T>(
 /// it once, when the store is deleted. On error nothing is taken and the
 /// finalizer is not called. Writes a handle borrowed from the store to
 /// `*out`. NULL `store`, `callback` or `out`, or an unknown kind, is
-/// `WASMPOOL_ERROR_INVALID_ARGUMENT`; v128 is `WASMPOOL_ERROR_UNSUPPORTED`.
+/// `WASMPOOL_ERROR_INVALID_ARGUMENT`.
 /// Not callable from inside the store's own host functions.
 #[unsafe(no_mangle)]
 pub extern "C" fn wasmpool_func_new(
@@ -265,8 +345,17 @@ pub extern "C" fn wasmpool_func_new(
         let (s, out) = unsafe { (arg_ref(store, "store")?, out_arg(out, "out")?) };
         s.check_idle("wasmpool_func_new")?;
         // SAFETY: the arrays hold the stated counts, per the contract.
-        let host =
-            unsafe { HostFunc::new(params, nparams, results, nresults, callback, env, finalizer) }?;
+        let host = unsafe {
+            HostFunc::new(
+                params,
+                nparams,
+                results,
+                nresults,
+                callback.map(Callback::Sync),
+                env,
+                finalizer,
+            )
+        }?;
         let (ty, closure) = host.into_closure();
         // SAFETY: idle, checked above.
         let func = Func::new(unsafe { s.rust() }, ty, closure)?;
@@ -289,6 +378,36 @@ pub extern "C" fn wasmpool_func_type(func: *const wasmpool_func_t) -> *const was
             wasmpool_functype::new(&f.func.ty(store))
         })
     })
+}
+
+/// The checked arguments of a call into `func`: the store (idle), the
+/// function (of that store), the arguments and the results.
+///
+/// # Safety
+/// Non-NULL pointers are a live store held by this thread, a live function
+/// handle, and arrays of the stated lengths, valid for `'a`.
+pub(crate) unsafe fn call_args<'a>(
+    store: *mut wasmpool_store_t,
+    func: *const wasmpool_func_t,
+    args: *const wasmpool_val_t,
+    nargs: usize,
+    results: *mut wasmpool_val_t,
+    nresults: usize,
+    what: &str,
+) -> Result<(&'a wasmpool_store, &'a wasmpool_func, &'a [wasmpool_val_t], &'a mut [wasmpool_val_t])>
+{
+    // SAFETY: per the contract.
+    let (s, f, args, results) = unsafe {
+        (
+            arg_ref(store, "store")?,
+            arg_ref(func, "func")?,
+            slice_arg(args, nargs, "args")?,
+            slice_arg_mut(results, nresults, "results")?,
+        )
+    };
+    check_same_store(s, f.store, "func")?;
+    s.check_idle(what)?;
+    Ok((s, f, args, results))
 }
 
 /// Values of a call that fit in its stack buffer.
@@ -325,18 +444,10 @@ pub extern "C" fn wasmpool_func_call(
         // SAFETY: a non-NULL `trap` is writable.
         let trap = unsafe { out_arg(trap, "trap") }?;
         *trap = std::ptr::null_mut();
-        // SAFETY: non-NULL pointers are a live store held by this thread, a
-        // live function handle, and arrays of the stated lengths.
+        // SAFETY: per this function's contract.
         let (s, f, args, results) = unsafe {
-            (
-                arg_ref(store, "store")?,
-                arg_ref(func, "func")?,
-                slice_arg(args, nargs, "args")?,
-                slice_arg_mut(results, nresults, "results")?,
-            )
-        };
-        check_same_store(s, f.store, "func")?;
-        s.check_idle("wasmpool_func_call")?;
+            call_args(store, func, args, nargs, results, nresults, "wasmpool_func_call")
+        }?;
         // Arguments and results share one buffer, on the stack when they fit,
         // so a call with few values costs no heap allocation.
         let n = args.len() + results.len();
@@ -352,9 +463,12 @@ pub extern "C" fn wasmpool_func_call(
         for (slot, v) in params.iter_mut().zip(args) {
             *slot = from_c(v, s)?;
         }
-        // SAFETY: idle, checked above; the host functions this call may run
-        // reach the store only through their caller.
-        let result = f.func.call(unsafe { s.rust() }, params, outs);
+        // A call made from a host function of a resumable call is not one.
+        let result = crate::runtime::fiber::outside_fiber(|| {
+            // SAFETY: idle, checked above; the host functions this call may
+            // run reach the store only through their caller.
+            f.func.call(unsafe { s.rust() }, params, outs)
+        });
         if split_trap(result, trap)?.is_some() {
             for (slot, v) in results.iter_mut().zip(outs.iter()) {
                 *slot = to_c(v, s);

@@ -78,8 +78,11 @@ pub extern "C" fn wasmpool_instance_pre_instantiate(
         let (pre, s, out) =
             unsafe { (arg_ref(pre, "pre")?, arg_ref(store, "store")?, out_arg(out, "out")?) };
         s.check_idle("wasmpool_instance_pre_instantiate")?;
-        // SAFETY: idle, checked above.
-        let result = pre.pre.instantiate(unsafe { s.rust() });
+        // Synchronous, also from a host function of a resumable call.
+        let result = crate::runtime::fiber::outside_fiber(|| {
+            // SAFETY: idle, checked above.
+            pre.pre.instantiate(unsafe { s.rust() })
+        });
         finish(s, result, out, trap)
     })
 }
@@ -110,10 +113,12 @@ pub extern "C" fn wasmpool_instance_new(
         // SAFETY: idle, checked above.
         let rust = unsafe { s.rust() };
         // SAFETY: a non-NULL linker is live.
-        let result = match unsafe { linker.as_ref() } {
+        let linker = unsafe { linker.as_ref() };
+        // Synchronous, also from a host function of a resumable call.
+        let result = crate::runtime::fiber::outside_fiber(|| match linker {
             Some(l) => l.linker.instantiate(rust, &m.module),
             None => Linker::new(m.module.engine()).instantiate(rust, &m.module),
-        };
+        });
         finish(s, result, out, trap)
     })
 }

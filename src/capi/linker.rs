@@ -16,14 +16,17 @@ use crate::capi::boundary::{
 };
 use crate::capi::engine::wasmpool_engine_t;
 use crate::capi::error::wasmpool_error_t;
-use crate::capi::func::{HostFunc, wasmpool_func_callback_t, wasmpool_func_t};
+use crate::capi::func::{
+    Callback, HostFunc, wasmpool_caller_t, wasmpool_func_callback_t, wasmpool_func_t,
+};
 use crate::capi::global::wasmpool_global_t;
 use crate::capi::instance::wasmpool_instance_t;
 use crate::capi::memory::wasmpool_memory_t;
 use crate::capi::module::wasmpool_module_t;
 use crate::capi::store::{StoreData, check_same_store, wasmpool_store_t};
 use crate::capi::table::wasmpool_table_t;
-use crate::capi::values::wasmpool_valkind_t;
+use crate::capi::trap::wasmpool_trap_t;
+use crate::capi::values::{wasmpool_val_t, wasmpool_valkind_t};
 use crate::error::Result;
 use crate::externals::Extern;
 use crate::linker::{InstancePre, Linker};
@@ -95,8 +98,7 @@ fn define_args<'a>(
 /// store that instantiated with the function are all deleted. On error
 /// nothing is taken: the finalizer is not called and `env` stays the
 /// caller's. NULL `linker`, `module`, `name` or `callback`, or an unknown
-/// kind, is `WASMPOOL_ERROR_INVALID_ARGUMENT`; v128 is
-/// `WASMPOOL_ERROR_UNSUPPORTED`. A module importing the name with another
+/// kind, is `WASMPOOL_ERROR_INVALID_ARGUMENT`. A module importing the name with another
 /// signature fails to link with `WASMPOOL_ERROR_LINK`.
 #[unsafe(no_mangle)]
 pub extern "C" fn wasmpool_linker_define_func(
@@ -111,6 +113,26 @@ pub extern "C" fn wasmpool_linker_define_func(
     env: *mut c_void,
     finalizer: Option<unsafe extern "C" fn(env: *mut c_void)>,
 ) -> *mut wasmpool_error_t {
+    define_host(
+        linker,
+        (module, name),
+        (params, nparams, results, nresults),
+        callback.map(Callback::Sync),
+        (env, finalizer),
+    )
+}
+
+/// The signature arrays of a host-function definition.
+type Signature = (*const wasmpool_valkind_t, usize, *const wasmpool_valkind_t, usize);
+
+/// Defines a host function of either kind (see `wasmpool_linker_define_func`).
+fn define_host(
+    linker: *mut wasmpool_linker_t,
+    (module, name): (*const c_char, *const c_char),
+    (params, nparams, results, nresults): Signature,
+    callback: Option<Callback>,
+    (env, finalizer): (*mut c_void, Option<unsafe extern "C" fn(env: *mut c_void)>),
+) -> *mut wasmpool_error_t {
     ffi_result(|| {
         let (l, module, name) = define_args(linker, module, name)?;
         // SAFETY: the arrays hold the stated counts, per the contract.
@@ -120,6 +142,99 @@ pub extern "C" fn wasmpool_linker_define_func(
         l.linker.func_new(module, name, ty, closure)?;
         Ok(())
     })
+}
+
+/// The callback of an async host function's continuation: returns true when
+/// the host function is done (its results, or a trap, are written), false to
+/// suspend the resumable call until its next `wasmpool_call_future_poll`,
+/// which calls it again.
+pub type wasmpool_func_async_continuation_callback_t =
+    Option<unsafe extern "C" fn(env: *mut c_void) -> bool>;
+
+/// What an async host function's callback leaves to finish later (Wasmtime's
+/// `wasmtime_async_continuation_t`). The runtime sets it to all NULL before
+/// the callback; a callback that finishes at once leaves it so.
+#[repr(C)]
+pub struct wasmpool_async_continuation {
+    /// Polled until it returns true; NULL: the host function is already
+    /// done.
+    pub callback: wasmpool_func_async_continuation_callback_t,
+    /// Passed to `callback` and `finalizer`.
+    pub env: *mut c_void,
+    /// May be NULL. Called with `env` exactly once, when the continuation is
+    /// over: after `callback` returned true, when the callback set a trap (then
+    /// `callback` is never called), or when the resumable call is abandoned
+    /// (its future deleted, or its store deleted) before that.
+    pub finalizer: Option<unsafe extern "C" fn(env: *mut c_void)>,
+}
+
+/// The type of a continuation; see `struct wasmpool_async_continuation`.
+pub type wasmpool_async_continuation_t = wasmpool_async_continuation;
+
+/// An async host function's callback (Wasmtime's
+/// `wasmtime_func_async_callback_t`). Called once per call, like a
+/// `wasmpool_func_callback_t`, with `env`, the caller, the `nargs` arguments
+/// and room for the `nresults` results (kinds set, values zeroed), plus
+/// `trap_ret` (`*trap_ret` is NULL) and `continuation_ret` (all NULL).
+///
+/// To finish at once, write the results (or set `*trap_ret` to a trap from
+/// `wasmpool_trap_new`, whose ownership passes to the runtime) and return.
+/// To finish later, fill `*continuation_ret`: its callback is called right
+/// after this one returns and then once per `wasmpool_call_future_poll`
+/// until it returns true; until then the wasm call is suspended (the poll
+/// returns false). `args`, `results` and `trap_ret` stay valid until the
+/// continuation returns true or is finalized, so the continuation may
+/// write the results or a trap through pointers the callback kept; the
+/// `caller` is valid only during this callback. While the callback or its
+/// continuation runs, handles of the store (memories, globals, tables) may
+/// be used, and calls into the store are refused, as in a
+/// `wasmpool_func_callback_t`.
+///
+/// An async host function runs only in a resumable call
+/// (`wasmpool_func_call_async`, `wasmpool_linker_instantiate_async`,
+/// `wasmpool_instance_pre_instantiate_async`); called from a synchronous one
+/// it traps with `WASMPOOL_TRAP_HOST` without calling the callback. The
+/// callback and the continuation must not unwind, and may run on any thread
+/// that polls the call's future.
+pub type wasmpool_func_async_callback_t = Option<
+    unsafe extern "C" fn(
+        env: *mut c_void,
+        caller: *mut wasmpool_caller_t,
+        args: *const wasmpool_val_t,
+        nargs: usize,
+        results: *mut wasmpool_val_t,
+        nresults: usize,
+        trap_ret: *mut *mut wasmpool_trap_t,
+        continuation_ret: *mut wasmpool_async_continuation_t,
+    ),
+>;
+
+/// Defines `module`::`name` as an async host function (Wasmtime's
+/// `wasmtime_linker_define_async_func`): as `wasmpool_linker_define_func`
+/// (same signature arguments, ownership of `env` and `finalizer`, errors),
+/// with a callback that may leave a continuation to finish later; see
+/// `wasmpool_func_async_callback_t`. Needs an engine with async support to
+/// be of use: only resumable calls can call it.
+#[unsafe(no_mangle)]
+pub extern "C" fn wasmpool_linker_define_async_func(
+    linker: *mut wasmpool_linker_t,
+    module: *const c_char,
+    name: *const c_char,
+    params: *const wasmpool_valkind_t,
+    nparams: usize,
+    results: *const wasmpool_valkind_t,
+    nresults: usize,
+    callback: wasmpool_func_async_callback_t,
+    env: *mut c_void,
+    finalizer: Option<unsafe extern "C" fn(env: *mut c_void)>,
+) -> *mut wasmpool_error_t {
+    define_host(
+        linker,
+        (module, name),
+        (params, nparams, results, nresults),
+        callback.map(Callback::Async),
+        (env, finalizer),
+    )
 }
 
 /// Defines `module`::`name` as an object of a store. Such a definition can

@@ -30,8 +30,11 @@
 // doc comment, which is the header's.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
+pub mod artifacts;
+pub mod async_calls;
 pub(crate) mod boundary;
 pub mod config;
+pub mod diagnostics;
 pub mod engine;
 pub mod error;
 pub mod func;

@@ -73,7 +73,7 @@ pub extern "C" fn wasmpool_module_new(
 }
 
 /// The C wrapper of `module`, with its import and export lists.
-fn describe(module: Module) -> wasmpool_module {
+pub(crate) fn describe(module: Module) -> wasmpool_module {
     let imports = module
         .imports()
         .into_iter()
@@ -137,7 +137,7 @@ pub extern "C" fn wasmpool_module_exports_len(module: *const wasmpool_module_t) 
     })
 }
 
-fn module_ref<'a>(module: *const wasmpool_module_t) -> Result<&'a wasmpool_module> {
+pub(crate) fn module_ref<'a>(module: *const wasmpool_module_t) -> Result<&'a wasmpool_module> {
     // SAFETY: a non-NULL module is live for the duration of the call.
     unsafe { crate::capi::boundary::arg_ref(module, "module") }
 }
@@ -274,8 +274,9 @@ pub extern "C" fn wasmpool_wat2wasm(
     })
 }
 
-/// Frees a buffer returned by `wasmpool_wat2wasm`; `len` must be the length
-/// returned with it. Takes ownership; NULL does nothing.
+/// Frees a buffer returned by `wasmpool_wat2wasm` or
+/// `wasmpool_module_serialize`; `len` must be the length returned with it.
+/// Takes ownership; NULL does nothing.
 #[unsafe(no_mangle)]
 pub extern "C" fn wasmpool_bytes_delete(bytes: *mut u8, len: usize) {
     if bytes.is_null() {
@@ -283,7 +284,8 @@ pub extern "C" fn wasmpool_bytes_delete(bytes: *mut u8, len: usize) {
     }
     ffi_value((), || {
         // SAFETY: `bytes` and `len` describe a `Box<[u8]>` leaked by
-        // `wasmpool_wat2wasm`, given up by the caller.
+        // `wasmpool_wat2wasm` or `wasmpool_module_serialize`, given up by
+        // the caller.
         drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(bytes, len)) });
     })
 }

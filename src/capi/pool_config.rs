@@ -38,7 +38,10 @@ impl wasmpool_pool_config {
 }
 
 /// Applies `set` to the configuration behind `pool`; NULL does nothing.
-fn update(pool: *mut wasmpool_pool_config_t, set: impl FnOnce(&mut wasmpool_pool_config)) {
+pub(crate) fn update(
+    pool: *mut wasmpool_pool_config_t,
+    set: impl FnOnce(&mut wasmpool_pool_config),
+) {
     ffi_value((), || {
         // SAFETY: a non-NULL `pool` is a live configuration owned by the caller,
         // who does not use it from another thread during the call.

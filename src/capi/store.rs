@@ -14,6 +14,7 @@
 //! operations that would need the store exclusively (calling into wasm,
 //! instantiating, deleting the store) are refused.
 
+use crate::capi::async_calls::wasmpool_call_future;
 use crate::capi::boundary::{arg_ref, boxed, ffi_result, ffi_value, out_arg};
 use crate::capi::engine::wasmpool_engine_t;
 use crate::capi::error::wasmpool_error_t;
@@ -119,6 +120,10 @@ pub struct wasmpool_store {
     arena: RefCell<Arena>,
     /// The caller of the host function running right now, or NULL.
     caller: Cell<*mut Caller<'static, StoreData>>,
+    /// The future of the resumable call that holds the store, or NULL: set
+    /// from the call's start until its future is done or deleted, and
+    /// abandoned by `wasmpool_store_delete`.
+    pub(crate) pending: Cell<*mut wasmpool_call_future>,
 }
 
 /// The type of a store; see `struct wasmpool_store`.
@@ -178,6 +183,11 @@ impl wasmpool_store {
     /// Refuses operations that need the store exclusively while one of its
     /// host functions runs.
     pub(crate) fn check_idle(&self, what: &str) -> Result<()> {
+        if !self.pending.get().is_null() && self.caller.get().is_null() {
+            return Err(Error::invalid_argument(format!(
+                "{what}: the store is busy with a resumable call; finish or delete its future first"
+            )));
+        }
         if self.caller.get().is_null() {
             Ok(())
         } else {
@@ -351,6 +361,7 @@ pub extern "C" fn wasmpool_store_new(
             store: UnsafeCell::new(store),
             arena: RefCell::new(Arena::default()),
             caller: Cell::new(std::ptr::null_mut()),
+            pending: Cell::new(std::ptr::null_mut()),
         });
         // SAFETY: `wstore` was just allocated and nothing else refers to it.
         unsafe { (*(*wstore).store.get()).data_mut().wstore = wstore };
@@ -362,15 +373,30 @@ pub extern "C" fn wasmpool_store_new(
 /// reset and returned to the pool), host functions and handles obtained from
 /// it become invalid, and then the store's finalizer runs. Takes ownership;
 /// NULL does nothing. Calling it from inside one of the store's own host
-/// functions does nothing (the store is in use).
+/// functions (or an async host function's continuation) does nothing (the
+/// store is in use).
+///
+/// A resumable call still holding the store (its future neither done nor
+/// deleted) is abandoned first, as `wasmpool_call_future_delete` would:
+/// its stack goes back to the pool and async host functions' continuations
+/// are finalized. The future stays the caller's: its next poll returns true
+/// with a `WASMPOOL_ERROR_INVALID_ARGUMENT` error saying the store was
+/// deleted (no result or trap is written), and it must still be freed with
+/// `wasmpool_call_future_delete`, which then touches nothing of the store.
 #[unsafe(no_mangle)]
 pub extern "C" fn wasmpool_store_delete(store: *mut wasmpool_store_t) {
     ffi_value((), || {
         // SAFETY: a non-NULL store came from `wasmpool_store_new` and is still
         // owned by the caller.
         let Some(s) = (unsafe { store.as_ref() }) else { return };
-        if s.check_idle("wasmpool_store_delete").is_err() {
+        if !s.caller.get().is_null() {
             return;
+        }
+        // SAFETY: a non-NULL `pending` is the live future of the call holding
+        // the store (its delete clears `pending`), used by this thread along
+        // with the store.
+        if let Some(future) = unsafe { s.pending.get().as_mut() } {
+            future.abandon_for_store_delete();
         }
         // SAFETY: the caller gives the store up; it was created with `boxed`.
         drop(unsafe { Box::from_raw(store) });
@@ -394,9 +420,11 @@ pub extern "C" fn wasmpool_store_data(store: *const wasmpool_store_t) -> *mut c_
 /// consumes some; at zero, execution traps with `WASMPOOL_TRAP_OUT_OF_FUEL`).
 /// Fails with `WASMPOOL_ERROR_UNSUPPORTED` unless the engine was configured
 /// with `wasmpool_config_set_consume_fuel(config, true)`; a NULL store is
-/// `WASMPOOL_ERROR_INVALID_ARGUMENT`. Fuel is counted in a signed 64-bit
-/// word, so `fuel` is clamped to `INT64_MAX` (2^63 - 1): setting more gives
-/// exactly that much, and `wasmpool_store_get_fuel` reports the clamped value.
+/// `WASMPOOL_ERROR_INVALID_ARGUMENT`. Every `uint64_t` amount is honoured,
+/// up to `UINT64_MAX`, with no clamp: compiled code counts at most
+/// `INT64_MAX` (2^63 - 1) at a time in a signed word and refills it from
+/// the rest when it runs out, so `wasmpool_store_get_fuel` reports exactly
+/// what is left.
 #[unsafe(no_mangle)]
 pub extern "C" fn wasmpool_store_set_fuel(
     store: *mut wasmpool_store_t,

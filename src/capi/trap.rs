@@ -11,12 +11,16 @@ use crate::capi::boundary::{boxed, c_string, delete_boxed, ffi_value};
 use crate::trap::Trap;
 use std::ffi::{CStr, CString, c_char};
 
-/// A trap: a code (`WASMPOOL_TRAP_*`) and a message. Owned by whoever holds
-/// it; freed with `wasmpool_trap_delete`, or handed to the runtime by
-/// returning it from a host function. May move between threads.
+/// A trap: a code (`WASMPOOL_TRAP_*`), a message, and the wasm frames it
+/// crossed (see `wasmpool_trap_frames_len`). Owned by whoever holds it; freed
+/// with `wasmpool_trap_delete`, or handed to the runtime by returning it from
+/// a host function. May move between threads.
 pub struct wasmpool_trap {
     pub(crate) trap: Trap,
+    /// The message, then the backtrace.
     message: CString,
+    /// The function name of each frame, for `wasmpool_trap_frame_func_name`.
+    pub(crate) frame_names: Box<[Option<CString>]>,
 }
 
 /// The type of a trap; see `struct wasmpool_trap`.
@@ -25,8 +29,12 @@ pub type wasmpool_trap_t = wasmpool_trap;
 impl wasmpool_trap {
     /// Boxes `trap` into an owned C trap object.
     pub(crate) fn into_raw(trap: Trap) -> *mut wasmpool_trap {
-        let message = c_string(trap.message());
-        boxed(wasmpool_trap { trap, message })
+        let mut text = trap.message().to_string();
+        // Writing to a String cannot fail.
+        let _ = trap.write_backtrace(&mut text);
+        let message = c_string(&text);
+        let frame_names = trap.frames().iter().map(|f| f.func_name().map(c_string)).collect();
+        boxed(wasmpool_trap { trap, message, frame_names })
     }
 }
 
@@ -92,8 +100,21 @@ pub extern "C" fn wasmpool_trap_code(trap: *const wasmpool_trap_t) -> wasmpool_t
 }
 
 /// The trap's message: a NUL-terminated UTF-8 string owned by the trap and
-/// valid until `wasmpool_trap_delete`. For a NULL trap, a static string saying
-/// so (never NULL).
+/// valid until `wasmpool_trap_delete`. Its first line says why execution
+/// trapped (the standard message of the code, or the text given to
+/// `wasmpool_trap_new`). A trap that crossed wasm continues with its
+/// backtrace, in Wasmtime's format, innermost frame first (module and
+/// function names from the module's name section, else `<unknown>` and
+/// `<wasm function N>`):
+///
+/// ```text
+/// integer divide by zero
+/// wasm backtrace:
+///     0:  0x1a2 - demo!div
+///     1:   0x95 - demo!main
+/// ```
+///
+/// For a NULL trap, a static string saying so (never NULL).
 #[unsafe(no_mangle)]
 pub extern "C" fn wasmpool_trap_message(trap: *const wasmpool_trap_t) -> *const c_char {
     const NULL_TRAP: &CStr = c"(NULL wasmpool_trap_t)";

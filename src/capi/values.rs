@@ -25,8 +25,8 @@ pub const WASMPOOL_I64: wasmpool_valkind_t = 1;
 pub const WASMPOOL_F32: wasmpool_valkind_t = 2;
 /// A 64-bit float, in `of.f64`.
 pub const WASMPOOL_F64: wasmpool_valkind_t = 3;
-/// A 128-bit vector, in `of.v128` (little-endian bytes). Modules using SIMD
-/// are not supported yet, so no function has this type today.
+/// A 128-bit vector (SIMD), in `of.v128`: the vector's 16 bytes in
+/// little-endian order, byte 0 being lane 0 of an `i8x16`.
 pub const WASMPOOL_V128: wasmpool_valkind_t = 4;
 /// A function reference, in `of.ref`: a `wasmpool_func_t *` of the same store
 /// cast to `void *`, or NULL.

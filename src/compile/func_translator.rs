@@ -31,12 +31,16 @@ use crate::types::ValType;
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::immediates::{Ieee32, Ieee64};
 use cranelift_codegen::ir::{
-    self, Block, BlockArg, Endianness, Function, InstBuilder, JumpTableData, MemFlagsData, SigRef,
-    UserExternalName, UserFuncName, Value, types,
+    self, AliasRegionData, Block, BlockArg, Endianness, Function, InstBuilder, JumpTableData,
+    MemFlagsData, SigRef, UserExternalName, UserFuncName, Value, types,
 };
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use std::collections::HashMap;
 use wasmparser::{BlockType, MemArg, Operator};
+
+/// The SIMD operators, a child module so it shares the translator's helpers.
+#[path = "simd.rs"]
+mod simd;
 
 /// What kind of construct a control frame stands for.
 enum FrameKind {
@@ -79,10 +83,25 @@ impl Frame {
     }
 }
 
-/// Memory-access flags for wasm loads and stores: little-endian, and a fault
-/// is a `MemoryOutOfBounds` trap.
-fn heap_flags() -> MemFlagsData {
-    MemFlagsData::new().with_endianness(Endianness::Little)
+/// Disjoint classes of memory that compiled code accesses, for Cranelift's
+/// alias analysis: a store to one region does not invalidate what is known
+/// about loads from another, so (say) a heap store does not force the memory
+/// length or a global to be reloaded. Each location is only ever accessed
+/// with one region (or by calls, which clobber everything). Imported
+/// memories, tables and globals share one region per kind, since two imports
+/// may be the same object.
+#[derive(Clone, Copy)]
+enum Region {
+    /// The bytes of linear memory `index`.
+    Memory(u32),
+    /// The elements of table `index`.
+    Table(u32),
+    /// The value of global `index`.
+    Global(u32),
+    /// Every `VMMemoryDefinition` (base and length), which only builtins write.
+    MemoryDefinitions,
+    /// Every `VMTableDefinition` (base and length), which only builtins write.
+    TableDefinitions,
 }
 
 /// Flags for loads of runtime data structures that are always valid.
@@ -112,7 +131,6 @@ pub(crate) struct FuncTranslator<'m, 'b> {
     writes: Writes,
 }
 
-/// Builds the IR of defined function `func_index` (module index space) into `func`.
 /// Which memories and tables (by module index) a function may write: bit
 /// `i` for index `i`, bit 63 standing for every index from 63 on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -138,12 +156,21 @@ fn memarg_memory(memarg: &MemArg) -> u32 {
     }
 }
 
+/// What translating a function found out besides its IR.
+pub(crate) struct Translated {
+    /// The memories and tables the function may write.
+    pub writes: Writes,
+    /// The module offset of the function's first operator.
+    pub entry_offset: u32,
+}
+
+/// Builds the IR of defined function `func_index` (module index space) into `func`.
 pub(crate) fn translate_function(
     env: &ModuleEnv<'_>,
     func_index: u32,
     func: &mut Function,
     fctx: &mut FunctionBuilderContext,
-) -> Result<Writes> {
+) -> Result<Translated> {
     let ty = env.info.func_type(func_index).clone();
     func.signature = wasm_signature(&ty, env.call_conv);
     func.name = UserFuncName::user(0, func_index);
@@ -217,6 +244,12 @@ pub(crate) fn translate_function(
         fuel_pending: 0,
         writes: Writes::default(),
     };
+    // Every instruction carries the module offset of the operator it comes
+    // from (the function's entry checks that of its first operator), so a
+    // trap's backtrace can name it.
+    let mut reader = body.get_operators_reader().map_err(reader_error)?;
+    let entry = srcloc(reader.original_position());
+    t.b.set_srcloc(entry);
     t.interruption_checks();
     t.control.push(Frame {
         kind: FrameKind::Function,
@@ -227,8 +260,8 @@ pub(crate) fn translate_function(
         exit_reachable: false,
     });
 
-    let mut reader = body.get_operators_reader().map_err(reader_error)?;
     while !reader.eof() {
+        t.b.set_srcloc(srcloc(reader.original_position()));
         let op = reader.read().map_err(reader_error)?;
         t.operator(op)?;
     }
@@ -240,7 +273,13 @@ pub(crate) fn translate_function(
     t.b.seal_all_blocks();
     let writes = t.writes;
     t.b.finalize(env.frontend);
-    Ok(writes)
+    Ok(Translated { writes, entry_offset: entry.bits() })
+}
+
+/// The source location of the operator at `offset` bytes into the module
+/// (`u32::MAX` means "none" to Cranelift, so larger offsets saturate below it).
+fn srcloc(offset: u64) -> ir::SourceLoc {
+    ir::SourceLoc::new(u32::try_from(offset).unwrap_or(u32::MAX - 1))
 }
 
 fn reader_error(e: wasmparser::BinaryReaderError) -> Error {
@@ -316,8 +355,59 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
         self.b.ins().load(ty, trusted(), base, offset as i32)
     }
 
+    /// Loads a field that never changes while the instance lives (always
+    /// dereferenceable, so the load may also be moved and merged freely).
     fn load_readonly(&mut self, ty: ir::Type, base: Value, offset: u32) -> Value {
+        self.b.ins().load(ty, trusted().with_readonly().with_can_move(), base, offset as i32)
+    }
+
+    /// Loads a field that never changes, but not `can_move`: the load is
+    /// merged only up to the next call, after which it is done again. For the
+    /// signature check of `call_indirect`, a value kept live across every
+    /// call and its lazy-initialization blocks made register allocation twice
+    /// as slow as these reloads (BENCHMARKS.md, "Compile cost of large
+    /// function bodies").
+    fn load_readonly_per_call(&mut self, ty: ir::Type, base: Value, offset: u32) -> Value {
         self.b.ins().load(ty, trusted().with_readonly(), base, offset as i32)
+    }
+
+    /// `flags` tagged with the alias region `region`.
+    fn in_region(&mut self, region: Region, flags: MemFlagsData) -> MemFlagsData {
+        let info = self.env.info;
+        // The user id: the kind in the top four bits, the index below
+        // (wasmparser's limits keep indices far below 2^28).
+        let (kind, index, imported) = match region {
+            Region::Memory(i) => (1, i, i < info.num_imported_memories),
+            Region::Table(i) => (2, i, i < info.num_imported_tables),
+            Region::Global(i) => (3, i, i < info.num_imported_globals),
+            Region::MemoryDefinitions => (4, 0, false),
+            Region::TableDefinitions => (5, 0, false),
+        };
+        debug_assert!(index < 1 << 28);
+        let user_id = if imported { kind << 28 | ((1 << 28) - 1) } else { kind << 28 | index };
+        let regions = &mut self.b.func.dfg.alias_regions;
+        let region = regions.get(user_id).unwrap_or_else(|| {
+            let what = ["", "memory", "table", "global", "memory definitions", "table definitions"];
+            let description = match (imported, kind) {
+                (true, _) => format!("imported {}s", what[kind as usize]),
+                (false, 1..=3) => format!("{} {index}", what[kind as usize]),
+                (false, _) => what[kind as usize].to_string(),
+            };
+            regions.insert(AliasRegionData { user_id, description: description.into() })
+        });
+        flags.with_alias_region(Some(region))
+    }
+
+    /// A trusted load from `region`.
+    fn load_in(&mut self, region: Region, ty: ir::Type, base: Value, offset: u32) -> Value {
+        let flags = self.in_region(region, trusted());
+        self.b.ins().load(ty, flags, base, offset as i32)
+    }
+
+    /// Flags for wasm loads and stores of memory `mem`: little-endian, in the
+    /// memory's region, and a fault is a `MemoryOutOfBounds` trap.
+    fn heap_flags(&mut self, mem: u32) -> MemFlagsData {
+        self.in_region(Region::Memory(mem), MemFlagsData::new().with_endianness(Endianness::Little))
     }
 
     // ---------------------------------------------------------------- fuel and epochs
@@ -338,15 +428,16 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
         self.fuel_pending = 0;
     }
 
-    /// At function entry and loop headers: trap when out of fuel or past the
-    /// epoch deadline, so no loop or recursion escapes either.
+    /// At function entry and loop headers: when out of fuel or past the
+    /// epoch deadline, call the builtin that traps (or refills, extends the
+    /// deadline, suspends), so no loop or recursion escapes either.
     fn interruption_checks(&mut self) {
         if self.env.fuel {
             self.charge_fuel();
             let ctx = self.store_context();
             let fuel = self.load_trusted(types::I64, ctx, STORE_CONTEXT_FUEL);
             let out = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, fuel, 0);
-            self.b.ins().trapnz(out, env::trap_code(TrapCode::OutOfFuel));
+            self.cold_builtin_if(out, Builtin::OutOfGas);
         }
         if self.env.epochs {
             let ctx = self.store_context();
@@ -356,8 +447,24 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
             let now = self.b.ins().atomic_load(types::I64, trusted(), counter);
             let deadline = self.load_trusted(types::I64, ctx, STORE_CONTEXT_EPOCH_DEADLINE);
             let past = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, now, deadline);
-            self.b.ins().trapnz(past, env::trap_code(TrapCode::Interrupt));
+            self.cold_builtin_if(past, Builtin::NewEpoch);
         }
+    }
+
+    /// When `cond` holds, calls `builtin` (which traps with its code when it
+    /// returns 0) in a cold block, then carries on: the slow path of a fuel
+    /// or epoch check, where the store may refill, extend or suspend.
+    fn cold_builtin_if(&mut self, cond: Value, builtin: Builtin) {
+        let slow = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.ins().brif(cond, slow, &[], done, &[]);
+        self.b.switch_to_block(slow);
+        self.b.seal_block(slow);
+        self.b.set_cold_block(slow);
+        self.builtin(builtin, &[]);
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(done);
+        self.b.seal_block(done);
     }
 
     // ---------------------------------------------------------------- runtime access
@@ -377,15 +484,18 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
     fn memory_base(&mut self, index: u32) -> Value {
         let (def, off) = self.memory_definition(index);
         if self.env.heaps[index as usize].static_base {
-            self.load_readonly(POINTER, def, off)
+            // The base never changes and the VMContext is always readable, so
+            // the load may move (out of loops, say).
+            let flags = trusted().with_readonly().with_can_move();
+            self.b.ins().load(POINTER, flags, def, off as i32)
         } else {
-            self.load_trusted(POINTER, def, off)
+            self.load_in(Region::MemoryDefinitions, POINTER, def, off)
         }
     }
 
     fn memory_length(&mut self, index: u32) -> Value {
         let (def, off) = self.memory_definition(index);
-        self.load_trusted(POINTER, def, off + 8)
+        self.load_in(Region::MemoryDefinitions, POINTER, def, off + 8)
     }
 
     /// The native address of a wasm access of `size` bytes at `index + memarg.offset`.
@@ -418,11 +528,12 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
         &mut self,
         memarg: &MemArg,
         size: u64,
-        f: impl FnOnce(&mut FunctionBuilder<'_>, Value, i32) -> Value,
+        f: impl FnOnce(&mut FunctionBuilder<'_>, MemFlagsData, Value, i32) -> Value,
     ) {
         let index = self.pop();
         let (addr, off) = self.heap_addr(memarg, index, size);
-        let v = f(&mut self.b, addr, off);
+        let flags = self.heap_flags(memarg_memory(memarg));
+        let v = f(&mut self.b, flags, addr, off);
         self.push(v);
     }
 
@@ -430,13 +541,14 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
         &mut self,
         memarg: &MemArg,
         size: u64,
-        f: impl FnOnce(&mut FunctionBuilder<'_>, Value, Value, i32),
+        f: impl FnOnce(&mut FunctionBuilder<'_>, MemFlagsData, Value, Value, i32),
     ) {
         self.writes.memories |= Writes::bit(memarg_memory(memarg));
         let value = self.pop();
         let index = self.pop();
         let (addr, off) = self.heap_addr(memarg, index, size);
-        f(&mut self.b, value, addr, off);
+        let flags = self.heap_flags(memarg_memory(memarg));
+        f(&mut self.b, flags, value, addr, off);
     }
 
     /// Address of global `index`'s storage.
@@ -463,18 +575,24 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
         }
     }
 
-    /// Address of element `i` of table `table`, trapping when out of bounds.
-    fn table_elem_addr(&mut self, table: u32, i: Value) -> Value {
+    /// Address of element `i` of table `table`, or null when `i` is out of
+    /// bounds (a Spectre-safe select), and the flags to access it with: the
+    /// access at null faults, and its trap code makes that a
+    /// `TableOutOfBounds` trap, so no separate check is emitted.
+    fn table_elem_addr(&mut self, table: u32, i: Value) -> (Value, MemFlagsData) {
         let (def, off) = self.table_definition(table);
-        let len = self.load_trusted(POINTER, def, off + 8);
+        let len = self.load_in(Region::TableDefinitions, POINTER, def, off + 8);
         let i64v = self.b.ins().uextend(types::I64, i);
         let oob = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, i64v, len);
-        self.b.ins().trapnz(oob, env::trap_code(TrapCode::TableOutOfBounds));
-        let base = self.load_trusted(POINTER, def, off);
+        let base = self.load_in(Region::TableDefinitions, POINTER, def, off);
         let scaled = self.b.ins().ishl_imm_u(i64v, 3);
         let addr = self.b.ins().iadd(base, scaled);
         let null = self.b.ins().iconst(POINTER, 0);
-        self.b.ins().select_spectre_guard(oob, null, addr)
+        let addr = self.b.ins().select_spectre_guard(oob, null, addr);
+        let flags = MemFlagsData::new()
+            .with_aligned()
+            .with_trap_code(Some(env::trap_code(TrapCode::TableOutOfBounds)));
+        (addr, self.in_region(Region::Table(table), flags))
     }
 
     fn is_funcref_table(&self, table: u32) -> bool {
@@ -485,16 +603,15 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
     /// stored encoded (see `runtime::table`): 0 means "not materialized yet",
     /// which a cold call to a builtin resolves; otherwise the low bit is set.
     fn table_get(&mut self, table: u32, i: Value) -> Value {
-        let addr = self.table_elem_addr(table, i);
-        let raw = self.b.ins().load(POINTER, trusted(), addr, 0);
+        let (addr, flags) = self.table_elem_addr(table, i);
+        let raw = self.b.ins().load(POINTER, flags, addr, 0);
         if !self.is_funcref_table(table) {
             return raw;
         }
         let lazy = self.b.create_block();
         let done = self.b.create_block();
         let encoded = self.b.append_block_param(done, POINTER);
-        let missing = self.b.ins().icmp_imm_u(IntCC::Equal, raw, 0);
-        self.b.ins().brif(missing, lazy, &[], done, &[BlockArg::Value(raw)]);
+        self.b.ins().brif(raw, done, &[BlockArg::Value(raw)], lazy, &[]);
         self.b.switch_to_block(lazy);
         self.b.seal_block(lazy);
         self.b.set_cold_block(lazy);
@@ -874,10 +991,14 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
                 let ty = self.env.info.types[type_index as usize].clone();
                 let args = self.stack.split_off(self.stack.len() - ty.params().len());
                 let funcref = self.table_get(table_index, elem);
-                self.b.ins().trapz(funcref, env::trap_code(TrapCode::IndirectCallToNull));
-                let actual = self.load_trusted(types::I32, funcref, FUNCREF_TYPE_ID);
-                let ids = self.load_readonly(POINTER, self.vmctx, VMCTX_TYPE_IDS);
-                let expected = self.load_readonly(types::I32, ids, type_index * 4);
+                // A null element faults here, and the trap code says why.
+                let null_check = MemFlagsData::new()
+                    .with_aligned()
+                    .with_trap_code(Some(env::trap_code(TrapCode::IndirectCallToNull)));
+                let actual =
+                    self.b.ins().load(types::I32, null_check, funcref, FUNCREF_TYPE_ID as i32);
+                let ids = self.load_readonly_per_call(POINTER, self.vmctx, VMCTX_TYPE_IDS);
+                let expected = self.load_readonly_per_call(types::I32, ids, type_index * 4);
                 let mismatch = self.b.ins().icmp(IntCC::NotEqual, actual, expected);
                 self.b.ins().trapnz(mismatch, env::trap_code(TrapCode::BadSignature));
                 let callee = self.load_trusted(POINTER, funcref, FUNCREF_WASM_CALL);
@@ -915,80 +1036,81 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
             O::GlobalGet { global_index } => {
                 let ty = ir_type(self.env.info.globals[global_index as usize].content);
                 let (base, off) = self.global_addr(global_index);
-                let v = self.load_trusted(ty, base, off);
+                let v = self.load_in(Region::Global(global_index), ty, base, off);
                 self.push(v);
             }
             O::GlobalSet { global_index } => {
                 let v = self.pop();
                 let (base, off) = self.global_addr(global_index);
-                self.b.ins().store(trusted(), v, base, off as i32);
+                let flags = self.in_region(Region::Global(global_index), trusted());
+                self.b.ins().store(flags, v, base, off as i32);
             }
 
             // ------------------------------------------------------------ memory
             O::I32Load { memarg } => {
-                self.load_op(&memarg, 4, |b, a, o| b.ins().load(types::I32, heap_flags(), a, o))
+                self.load_op(&memarg, 4, |b, f, a, o| b.ins().load(types::I32, f, a, o))
             }
             O::I64Load { memarg } => {
-                self.load_op(&memarg, 8, |b, a, o| b.ins().load(types::I64, heap_flags(), a, o))
+                self.load_op(&memarg, 8, |b, f, a, o| b.ins().load(types::I64, f, a, o))
             }
             O::F32Load { memarg } => {
-                self.load_op(&memarg, 4, |b, a, o| b.ins().load(types::F32, heap_flags(), a, o))
+                self.load_op(&memarg, 4, |b, f, a, o| b.ins().load(types::F32, f, a, o))
             }
             O::F64Load { memarg } => {
-                self.load_op(&memarg, 8, |b, a, o| b.ins().load(types::F64, heap_flags(), a, o))
+                self.load_op(&memarg, 8, |b, f, a, o| b.ins().load(types::F64, f, a, o))
             }
             O::I32Load8S { memarg } => {
-                self.load_op(&memarg, 1, |b, a, o| b.ins().sload8(types::I32, heap_flags(), a, o))
+                self.load_op(&memarg, 1, |b, f, a, o| b.ins().sload8(types::I32, f, a, o))
             }
             O::I32Load8U { memarg } => {
-                self.load_op(&memarg, 1, |b, a, o| b.ins().uload8(types::I32, heap_flags(), a, o))
+                self.load_op(&memarg, 1, |b, f, a, o| b.ins().uload8(types::I32, f, a, o))
             }
             O::I32Load16S { memarg } => {
-                self.load_op(&memarg, 2, |b, a, o| b.ins().sload16(types::I32, heap_flags(), a, o))
+                self.load_op(&memarg, 2, |b, f, a, o| b.ins().sload16(types::I32, f, a, o))
             }
             O::I32Load16U { memarg } => {
-                self.load_op(&memarg, 2, |b, a, o| b.ins().uload16(types::I32, heap_flags(), a, o))
+                self.load_op(&memarg, 2, |b, f, a, o| b.ins().uload16(types::I32, f, a, o))
             }
             O::I64Load8S { memarg } => {
-                self.load_op(&memarg, 1, |b, a, o| b.ins().sload8(types::I64, heap_flags(), a, o))
+                self.load_op(&memarg, 1, |b, f, a, o| b.ins().sload8(types::I64, f, a, o))
             }
             O::I64Load8U { memarg } => {
-                self.load_op(&memarg, 1, |b, a, o| b.ins().uload8(types::I64, heap_flags(), a, o))
+                self.load_op(&memarg, 1, |b, f, a, o| b.ins().uload8(types::I64, f, a, o))
             }
             O::I64Load16S { memarg } => {
-                self.load_op(&memarg, 2, |b, a, o| b.ins().sload16(types::I64, heap_flags(), a, o))
+                self.load_op(&memarg, 2, |b, f, a, o| b.ins().sload16(types::I64, f, a, o))
             }
             O::I64Load16U { memarg } => {
-                self.load_op(&memarg, 2, |b, a, o| b.ins().uload16(types::I64, heap_flags(), a, o))
+                self.load_op(&memarg, 2, |b, f, a, o| b.ins().uload16(types::I64, f, a, o))
             }
             O::I64Load32S { memarg } => {
-                self.load_op(&memarg, 4, |b, a, o| b.ins().sload32(heap_flags(), a, o))
+                self.load_op(&memarg, 4, |b, f, a, o| b.ins().sload32(f, a, o))
             }
             O::I64Load32U { memarg } => {
-                self.load_op(&memarg, 4, |b, a, o| b.ins().uload32(heap_flags(), a, o))
+                self.load_op(&memarg, 4, |b, f, a, o| b.ins().uload32(f, a, o))
             }
             O::I32Store { memarg } | O::F32Store { memarg } => {
-                self.store_op(&memarg, 4, |b, v, a, o| {
-                    b.ins().store(heap_flags(), v, a, o);
+                self.store_op(&memarg, 4, |b, f, v, a, o| {
+                    b.ins().store(f, v, a, o);
                 })
             }
             O::I64Store { memarg } | O::F64Store { memarg } => {
-                self.store_op(&memarg, 8, |b, v, a, o| {
-                    b.ins().store(heap_flags(), v, a, o);
+                self.store_op(&memarg, 8, |b, f, v, a, o| {
+                    b.ins().store(f, v, a, o);
                 })
             }
             O::I32Store8 { memarg } | O::I64Store8 { memarg } => {
-                self.store_op(&memarg, 1, |b, v, a, o| {
-                    b.ins().istore8(heap_flags(), v, a, o);
+                self.store_op(&memarg, 1, |b, f, v, a, o| {
+                    b.ins().istore8(f, v, a, o);
                 })
             }
             O::I32Store16 { memarg } | O::I64Store16 { memarg } => {
-                self.store_op(&memarg, 2, |b, v, a, o| {
-                    b.ins().istore16(heap_flags(), v, a, o);
+                self.store_op(&memarg, 2, |b, f, v, a, o| {
+                    b.ins().istore16(f, v, a, o);
                 })
             }
-            O::I64Store32 { memarg } => self.store_op(&memarg, 4, |b, v, a, o| {
-                b.ins().istore32(heap_flags(), v, a, o);
+            O::I64Store32 { memarg } => self.store_op(&memarg, 4, |b, f, v, a, o| {
+                b.ins().istore32(f, v, a, o);
             }),
             O::MemorySize { mem } => {
                 let len = self.memory_length(mem);
@@ -1043,13 +1165,13 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
             O::TableSet { table } => {
                 self.writes.tables |= Writes::bit(table);
                 let (i, v) = self.pop2();
-                let addr = self.table_elem_addr(table, i);
+                let (addr, flags) = self.table_elem_addr(table, i);
                 let v = if self.is_funcref_table(table) { self.b.ins().bor_imm_u(v, 1) } else { v };
-                self.b.ins().store(trusted(), v, addr, 0);
+                self.b.ins().store(flags, v, addr, 0);
             }
             O::TableSize { table } => {
                 let (def, off) = self.table_definition(table);
-                let len = self.load_trusted(POINTER, def, off + 8);
+                let len = self.load_in(Region::TableDefinitions, POINTER, def, off + 8);
                 let v = self.b.ins().ireduce(types::I32, len);
                 self.push(v);
             }
@@ -1252,9 +1374,7 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
                 ins_unop(self, |b, a| b.ins().bitcast(types::F64, MemFlagsData::new(), a))
             }
 
-            other => {
-                return Err(Error::unsupported(format!("operator {other:?} is not supported")));
-            }
+            other => return self.simd_operator(other),
         }
         Ok(())
     }

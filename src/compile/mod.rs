@@ -77,7 +77,14 @@ pub(crate) fn compile_function(
         relocs.push((r.offset, r.kind, target, r.addend));
     }
     let traps = compiled.buffer.traps().iter().map(|t| (t.offset, t.code)).collect();
-    Ok(CompiledFunc { key, code, relocs, traps })
+    let srclocs = compiled
+        .buffer
+        .get_srclocs_sorted()
+        .iter()
+        .filter(|s| !s.loc.is_default())
+        .map(|s| (s.start, s.end, s.loc.bits()))
+        .collect();
+    Ok(CompiledFunc { key, code, relocs, traps, srclocs, entry_offset: None })
 }
 
 /// One unit of compilation work.
@@ -93,9 +100,12 @@ enum Job {
 /// Bodies smaller than this compile without the memory check below.
 const CHECKED_BODY_SIZE: usize = 64 << 10;
 
-/// Bytes of working memory compiling one byte of function body takes at
-/// the least (measured: several hundred for long straight-line bodies).
-const COMPILE_BYTES_PER_BODY_BYTE: usize = 64;
+/// Bytes of working memory compiling one byte of function body can take
+/// (measured peak RSS per body byte: about 110 for long straight-line
+/// bodies, 180 with calls, 230 for deeply nested blocks, and up to 1,100 for
+/// dense `call_indirect`; see BENCHMARKS.md, "Compile cost of large function
+/// bodies"). The check reserves this much, so it covers the common shapes.
+const COMPILE_BYTES_PER_BODY_BYTE: usize = 256;
 
 /// Refuses to compile a module whose largest function body needs more
 /// working memory than the process can get, instead of letting the
@@ -164,11 +174,13 @@ pub(crate) fn compile_module(
         let mut out = Vec::with_capacity(jobs.len());
         let mut writes = Writes::default();
         for job in jobs {
+            let mut entry_offset = None;
             let func = match *job {
                 Job::Wasm(f) => {
                     let mut func = Function::new();
-                    writes = writes
-                        .union(func_translator::translate_function(&env, f, &mut func, &mut fctx)?);
+                    let t = func_translator::translate_function(&env, f, &mut func, &mut fctx)?;
+                    writes = writes.union(t.writes);
+                    entry_offset = Some(t.entry_offset);
                     func
                 }
                 Job::Array(f) => trampolines::array_call_trampoline(
@@ -179,7 +191,7 @@ pub(crate) fn compile_module(
                     &mut fctx,
                 ),
             };
-            out.push(compile_function(isa, &mut ctx, func)?);
+            out.push(CompiledFunc { entry_offset, ..compile_function(isa, &mut ctx, func)? });
         }
         Ok((out, writes))
     };
@@ -214,5 +226,15 @@ pub(crate) fn compile_module(
         (all, writes)
     };
     debug_assert!(funcs.iter().all(|f| f.key.0 == NS_WASM || f.key.0 == NS_ARRAY));
-    Ok((CodeMemory::new(funcs)?, writes))
+    let code = CodeMemory::new(funcs, info.names.clone())?;
+    Ok((code, writes))
+}
+
+/// Appends a module's functions and trampolines to the perf map (the
+/// module's caller does, for compiled and loaded code alike).
+pub(crate) fn publish_module_code(code: &CodeMemory, info: &ModuleInfo) {
+    crate::profiling::publish(code, |(namespace, index)| match namespace {
+        NS_WASM => info.names.symbol(index),
+        _ => format!("wasm-trampoline[array-call] {}", info.names.symbol(index)),
+    });
 }

@@ -34,21 +34,31 @@
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::module::info::{DataMode, ModuleInfo};
+use crate::module::mapped::Bytes;
 use crate::types::WASM_PAGE_SIZE;
 use rustix::fd::OwnedFd;
 use std::sync::Arc;
 
-/// The initial contents of one memory, in a sealed memfd.
+/// The initial contents of one memory: a file to map copy-on-write (a
+/// sealed memfd of its own, or a range of a precompiled module's file) and
+/// the same bytes readable in memory, for keep-resident restores.
 #[derive(Debug)]
 pub(crate) struct MemoryImage {
-    fd: OwnedFd,
-    bytes: Box<[u8]>,
+    fd: Arc<OwnedFd>,
+    /// Where the image starts in `fd` (a multiple of the host page size).
+    offset: u64,
+    bytes: Bytes,
 }
 
 impl MemoryImage {
-    /// The image file.
+    /// The file to map.
     pub(crate) fn fd(&self) -> &OwnedFd {
         &self.fd
+    }
+
+    /// Where in [`MemoryImage::fd`] the image starts: the offset to map.
+    pub(crate) fn offset(&self) -> u64 {
+        self.offset
     }
 
     /// Image length in bytes (a multiple of the host page size).
@@ -59,6 +69,14 @@ impl MemoryImage {
     /// The image's bytes.
     pub(crate) fn bytes(&self) -> &[u8] {
         &self.bytes
+    }
+
+    /// The image held by `fd` at `offset` (page-aligned), whose bytes
+    /// `bytes` also maps: a precompiled module's file, which serves as the
+    /// image without a copy (see `module::artifact`).
+    pub(crate) fn in_file(fd: Arc<OwnedFd>, offset: u64, bytes: Bytes) -> MemoryImage {
+        debug_assert!(offset.is_multiple_of(rustix::param::page_size() as u64));
+        MemoryImage { fd, offset, bytes }
     }
 
     /// An image of `bytes`, of which only the `written` ranges (`(offset,
@@ -88,7 +106,7 @@ impl MemoryImage {
             SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE | SealFlags::SEAL,
         )
         .map_err(|e| fail("sealing", e))?;
-        Ok(MemoryImage { fd, bytes })
+        Ok(MemoryImage { fd: Arc::new(fd), offset: 0, bytes: Bytes::Owned(bytes) })
     }
 }
 
@@ -105,20 +123,27 @@ pub(crate) fn worth_an_image(image_len: u64, data_len: u64) -> bool {
     image_len <= SMALL_IMAGE || data_len.saturating_mul(MIN_FILL_DIVISOR) >= image_len
 }
 
-/// Builds the images of a module's defined memories (`None` where a memory
-/// has no data, a segment that an image cannot represent, or too little data
-/// for its image to pay).
-pub(crate) fn build_images(
-    info: &ModuleInfo,
-    wasm_data: impl Fn(usize) -> Vec<u8>,
-) -> Result<Vec<Option<Arc<MemoryImage>>>> {
+/// Where an image would lie: its length (a multiple of the host page size)
+/// and the active data segments it holds, as (offset in the memory, segment
+/// index).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ImageLayout {
+    pub len: u64,
+    pub segments: Vec<(u64, usize)>,
+}
+
+/// The image layout of each defined memory (`None` where a memory has no
+/// data, a segment that an image cannot represent, or too little data for
+/// its image to pay). A pure function of the module, whatever the engine's
+/// settings: a precompiled file lays its images out with it.
+pub(crate) fn layouts(info: &ModuleInfo) -> Vec<Option<ImageLayout>> {
     let page = rustix::param::page_size() as u64;
     let defined = info.num_defined_memories() as usize;
-    let mut layouts: Vec<Option<Vec<(u64, usize)>>> = vec![Some(Vec::new()); defined];
+    let mut lists: Vec<Option<Vec<(u64, usize)>>> = vec![Some(Vec::new()); defined];
     for (i, seg) in info.data.iter().enumerate() {
         let DataMode::Active { memory, offset } = &seg.mode else { continue };
         let Some(m) = memory.checked_sub(info.num_imported_memories) else { continue };
-        let slot = &mut layouts[m as usize];
+        let slot = &mut lists[m as usize];
         let min_bytes = info.memories[*memory as usize].min * WASM_PAGE_SIZE;
         match offset.as_const_u32() {
             Some(off) if off as u64 + seg.data.len() as u64 <= min_bytes => {
@@ -129,36 +154,48 @@ pub(crate) fn build_images(
             _ => *slot = None,
         }
     }
-    let mut images = Vec::with_capacity(defined);
-    for layout in layouts {
+    lists
+        .into_iter()
+        .map(|list| {
+            let list = list.filter(|l| !l.is_empty())?;
+            let extent = |&(off, i): &(u64, usize)| off + info.data[i].data.len() as u64;
+            let len = list.iter().map(extent).max().unwrap_or(0).next_multiple_of(page);
+            let data_len = list.iter().map(|&(_, i)| info.data[i].data.len() as u64).sum();
+            (len != 0 && worth_an_image(len, data_len))
+                .then_some(ImageLayout { len, segments: list })
+        })
+        .collect()
+}
+
+/// Builds the images of a module's defined memories, each in a sealed memfd
+/// of its own (see [`layouts`] for which memories get one).
+pub(crate) fn build_images(
+    info: &ModuleInfo,
+    wasm_data: impl Fn(usize) -> Vec<u8>,
+) -> Result<Vec<Option<Arc<MemoryImage>>>> {
+    let mut images = Vec::with_capacity(info.num_defined_memories() as usize);
+    for layout in layouts(info) {
         let image = match layout {
-            Some(list) if !list.is_empty() => {
-                let extent = |(off, i): &(u64, usize)| (*off, info.data[*i].data.len());
-                let end = list.iter().map(|s| s.0 + extent(s).1 as u64).max().unwrap_or(0);
-                let len = end.next_multiple_of(page);
-                let data_len = list.iter().map(|s| extent(s).1 as u64).sum();
-                if len == 0 || !worth_an_image(len, data_len) {
-                    None
-                } else {
-                    // At most max(SMALL_IMAGE, 4 × data) bytes, so bounded by
-                    // the module's size; still, never abort on it.
-                    let mut bytes = Vec::new();
-                    bytes.try_reserve_exact(len as usize).map_err(|_| {
-                        Error::new(
-                            ErrorKind::Resource,
-                            format!("memory image: cannot allocate {len} bytes"),
-                        )
-                    })?;
-                    bytes.resize(len as usize, 0);
-                    for &(off, i) in &list {
-                        let data = wasm_data(i);
-                        bytes[off as usize..off as usize + data.len()].copy_from_slice(&data);
-                    }
-                    let written: Vec<_> = list.iter().map(extent).collect();
-                    Some(Arc::new(MemoryImage::new(bytes.into_boxed_slice(), &written)?))
+            Some(ImageLayout { len, segments }) => {
+                // At most max(SMALL_IMAGE, 4 × data) bytes, so bounded by
+                // the module's size; still, never abort on it.
+                let mut bytes = Vec::new();
+                bytes.try_reserve_exact(len as usize).map_err(|_| {
+                    Error::new(
+                        ErrorKind::Resource,
+                        format!("memory image: cannot allocate {len} bytes"),
+                    )
+                })?;
+                bytes.resize(len as usize, 0);
+                let mut written = Vec::with_capacity(segments.len());
+                for &(off, i) in &segments {
+                    let data = wasm_data(i);
+                    bytes[off as usize..off as usize + data.len()].copy_from_slice(&data);
+                    written.push((off, data.len()));
                 }
+                Some(Arc::new(MemoryImage::new(bytes.into_boxed_slice(), &written)?))
             }
-            _ => None,
+            None => None,
         };
         images.push(image);
     }

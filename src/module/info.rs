@@ -2,22 +2,27 @@
 //! [`ModuleInfo`].
 //!
 //! Validation runs first over the whole binary (the enabled features are
-//! WebAssembly 2.0 without SIMD, plus multi-memory), so the decoding pass
+//! WebAssembly 2.0 with SIMD, relaxed SIMD, plus multi-memory), so the decoding pass
 //! below can assume well-formed input and keep only what the compiler and the
 //! runtime need: types, imports, the index spaces of functions, tables,
 //! memories and globals, exports, element and data segments, and the ranges
-//! of the function bodies within the original bytes.
+//! of the function bodies within the original bytes, and the names of the
+//! `name` custom section (for backtraces and profiling; a malformed name
+//! section is ignored, never an error).
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::types::{FuncType, GlobalType, MemoryType, TableType, ValType};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;
-use wasmparser::{Operator, Parser, Payload, Validator, WasmFeatures};
+use std::sync::Arc;
+use wasmparser::{
+    KnownCustom, Name, NameSectionReader, Operator, Parser, Payload, Validator, WasmFeatures,
+};
 
-/// The features the front end accepts: WebAssembly 2.0 without SIMD, plus
-/// multi-memory when `multi_memory` is set.
+/// The features the front end accepts: WebAssembly 2.0 (with fixed-width
+/// SIMD) and relaxed SIMD, plus multi-memory when `multi_memory` is set.
 pub(crate) fn features(multi_memory: bool) -> WasmFeatures {
-    let base = WasmFeatures::WASM2.difference(WasmFeatures::SIMD);
+    let base = WasmFeatures::WASM2.union(WasmFeatures::RELAXED_SIMD);
     if multi_memory { base.union(WasmFeatures::MULTI_MEMORY) } else { base }
 }
 
@@ -55,6 +60,7 @@ pub(crate) enum ConstOp {
     I64(i64),
     F32(u32),
     F64(u64),
+    V128(u128),
     RefNull,
     RefFunc(u32),
     GlobalGet(u32),
@@ -81,6 +87,7 @@ impl ConstExpr {
                 Operator::I64Const { value } => ConstOp::I64(value),
                 Operator::F32Const { value } => ConstOp::F32(value.bits()),
                 Operator::F64Const { value } => ConstOp::F64(value.bits()),
+                Operator::V128Const { value } => ConstOp::V128(value.i128() as u128),
                 Operator::RefNull { .. } => ConstOp::RefNull,
                 Operator::RefFunc { function_index } => ConstOp::RefFunc(function_index),
                 Operator::GlobalGet { global_index } => ConstOp::GlobalGet(global_index),
@@ -187,6 +194,60 @@ pub(crate) struct ModuleInfo {
     /// (exported, in an element segment, or in a global initializer): they
     /// need a host-to-wasm entry trampoline.
     pub escaping: BTreeSet<u32>,
+    /// The module's and its functions' names from the `name` section.
+    pub names: Arc<Names>,
+}
+
+/// The names the `name` custom section gives the module and its functions.
+/// Names are optional debugging aids: a module without a name section, or
+/// with a malformed one, simply has fewer of them.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Names {
+    /// The module's name (subsection 0).
+    pub module: Option<String>,
+    /// Function names by function index (subsection 1).
+    pub functions: HashMap<u32, String>,
+}
+
+impl Names {
+    /// The names in `reader`. Reading stops at the first malformed
+    /// subsection or entry, keeping what was read before it.
+    fn parse(reader: NameSectionReader<'_>) -> Names {
+        let mut names = Names::default();
+        for subsection in reader {
+            match subsection {
+                Ok(Name::Module { name, .. }) => names.module = Some(name.to_string()),
+                Ok(Name::Function(map)) => {
+                    for naming in map {
+                        let Ok(naming) = naming else { break };
+                        names.functions.insert(naming.index, naming.name.to_string());
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        names
+    }
+
+    /// The name of function `index`, when the name section gives one.
+    pub(crate) fn function(&self, index: u32) -> Option<&str> {
+        self.functions.get(&index).map(String::as_str)
+    }
+
+    /// How profilers show function `index`: `module!function` when the
+    /// module is named, else just the function; a function without a name is
+    /// `wasm function N`.
+    pub(crate) fn symbol(&self, index: u32) -> String {
+        let function = match self.function(index) {
+            Some(name) => name.to_string(),
+            None => format!("wasm function {index}"),
+        };
+        match &self.module {
+            Some(module) => format!("{module}!{function}"),
+            None => function,
+        }
+    }
 }
 
 impl ModuleInfo {
@@ -468,6 +529,11 @@ pub(crate) fn decode_with(wasm: &[u8], features: WasmFeatures) -> Result<ModuleI
                 let range = body.range();
                 info.bodies.push(range.start as usize..range.end as usize);
             }
+            Payload::CustomSection(reader) => {
+                if let KnownCustom::Name(names) = reader.as_known() {
+                    info.names = Arc::new(Names::parse(names));
+                }
+            }
             Payload::TagSection(_) => return Err(Error::unsupported("tags are not supported")),
             _ => {}
         }
@@ -518,6 +584,52 @@ mod tests {
             vec![1, 2],
             "exported and start escape"
         );
+    }
+
+    #[test]
+    fn names_come_from_the_name_section() {
+        let wasm = wat::parse_str(
+            r#"(module $m
+                (import "env" "f" (func $imported))
+                (func $named)
+                (func))"#,
+        )
+        .unwrap();
+        let names = decode(&wasm).unwrap().names;
+        assert_eq!(names.module.as_deref(), Some("m"));
+        assert_eq!(names.function(0), Some("imported"));
+        assert_eq!(names.function(1), Some("named"));
+        assert_eq!(names.function(2), None);
+        assert_eq!(names.symbol(1), "m!named");
+        assert_eq!(names.symbol(2), "m!wasm function 2");
+        let unnamed = Names::default();
+        assert_eq!(unnamed.symbol(2), "wasm function 2");
+    }
+
+    /// A module with one function and a custom section `name` holding
+    /// `payload`.
+    fn with_name_section(payload: &[u8]) -> Vec<u8> {
+        let mut wasm = wat::parse_str("(module (func))").unwrap();
+        let mut section = vec![4];
+        section.extend_from_slice(b"name");
+        section.extend_from_slice(payload);
+        wasm.push(0);
+        wasm.push(section.len() as u8);
+        wasm.extend_from_slice(&section);
+        wasm
+    }
+
+    #[test]
+    fn a_malformed_name_section_is_ignored() {
+        // Module name "ok", then a function-names subsection whose entry
+        // count promises more than its bytes hold.
+        let wasm = with_name_section(&[0, 3, 2, b'o', b'k', 1, 4, 9, 0, 1, b'f']);
+        let info = decode(&wasm).expect("names are optional, never an error");
+        assert_eq!(info.names.module.as_deref(), Some("ok"), "what came before the damage");
+        assert_eq!(info.names.functions, HashMap::from([(0, "f".to_string())]));
+        // Garbage from the first byte.
+        let info = decode(&with_name_section(&[0xff, 0xff, 0xff])).unwrap();
+        assert_eq!(*info.names, Names::default());
     }
 
     #[test]

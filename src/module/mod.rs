@@ -5,8 +5,10 @@
 //! module is immutable and cheap to clone (an `Arc`); it may be shared across
 //! threads and instantiated in any store of its engine.
 
+pub(crate) mod artifact;
 pub(crate) mod image;
 pub(crate) mod info;
+pub(crate) mod mapped;
 
 use crate::compile::Writes;
 use crate::compile::code_memory::CodeMemory;
@@ -17,7 +19,9 @@ use crate::runtime::vmcontext::VMOffsets;
 use crate::types::{FuncType, GlobalType, MemoryType, TableType};
 use image::MemoryImage;
 use info::{EntityIndex, ImportKind, ModuleInfo};
+use mapped::Bytes;
 use std::ops::Range;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -35,12 +39,14 @@ struct ModuleInner {
     /// Process-unique id (the pool's slot affinity key).
     id: u64,
     engine: Engine,
-    /// Copy-on-write images of the defined memories (pooled engines only).
+    /// Copy-on-write images of the defined memories (with `memory_init_cow`).
     images: Vec<Option<Arc<MemoryImage>>>,
     info: ModuleInfo,
     offsets: VMOffsets,
     /// The compiled code; the template and every instance point into it.
-    _code: CodeMemory,
+    code: CodeMemory,
+    /// What the compiled code itself may write (kept for serialization).
+    code_writes: Writes,
     /// Engine-wide signature id of each type index.
     type_ids: Box<[u32]>,
     /// The initial VMContext bytes shared by every instance.
@@ -56,8 +62,10 @@ struct ModuleInner {
     /// runtime materializing lazy elements: the table itself knows which
     /// elements those were, so a reset needs no page scan.
     lazy_only_tables: u64,
-    /// The bytes of every data segment, concatenated.
-    data: Box<[u8]>,
+    /// The bytes of every data segment: a copy, or for a module loaded
+    /// with `deserialize_file` the whole file, mapped.
+    data: Bytes,
+    /// Where each segment's bytes lie in `data`.
     data_ranges: Vec<Range<usize>>,
 }
 
@@ -162,11 +170,8 @@ impl Module {
         let info = info::decode_with(wasm, info::features(engine.config().wasm_multi_memory))?;
         let offsets = VMOffsets::new(&info);
         engine.check_module(&info, &offsets)?;
-        let (code, writes) =
+        let (code, code_writes) =
             crate::compile::compile_module(engine.isa(), engine.config(), &info, &offsets, wasm)?;
-
-        let type_ids: Box<[u32]> = info.types.iter().map(|t| engine.intern(t)).collect();
-        let template = VmctxTemplate::new(&info, &offsets, &code, &type_ids);
         let mut data = Vec::new();
         let mut data_ranges = Vec::with_capacity(info.data.len());
         for seg in &info.data {
@@ -174,11 +179,31 @@ impl Module {
             data.extend_from_slice(&wasm[seg.data.clone()]);
             data_ranges.push(start..data.len());
         }
-        let images = if engine.is_pooling() && engine.config().memory_init_cow {
+        let images = if engine.config().memory_init_cow {
             image::build_images(&info, |i| wasm[info.data[i].data.clone()].to_vec())?
         } else {
             Vec::new()
         };
+        let data = Bytes::Owned(data.into_boxed_slice());
+        Module::assemble(engine, info, code, code_writes, data, data_ranges, images)
+    }
+
+    /// The module made of compiled (or loaded) parts: interns its
+    /// signatures in `engine` and derives what depends on the engine (the
+    /// VMContext template, lazy tables, what instances may write).
+    fn assemble(
+        engine: &Engine,
+        info: ModuleInfo,
+        code: CodeMemory,
+        code_writes: Writes,
+        data: Bytes,
+        data_ranges: Vec<Range<usize>>,
+        images: Vec<Option<Arc<MemoryImage>>>,
+    ) -> Result<Module> {
+        let offsets = VMOffsets::new(&info);
+        engine.check_module(&info, &offsets)?;
+        let type_ids: Box<[u32]> = info.types.iter().map(|t| engine.intern(t)).collect();
+        let template = VmctxTemplate::new(&info, &offsets, &code, &type_ids);
         let has_image = |memory: u32| {
             memory
                 .checked_sub(info.num_imported_memories)
@@ -187,13 +212,13 @@ impl Module {
         let lazy_tables = lazy_table_inits(&info);
         // Tables only compiled code, the host or another instance can
         // write: the writes of this module's code and exported tables.
-        let mut reachable = writes.tables;
+        let mut reachable = code_writes.tables;
         for (_, index) in &info.exports {
             if let EntityIndex::Table(t) = *index {
                 reachable |= Writes::bit(t);
             }
         }
-        let mut writes = writes.union(outside_writes(&info, has_image));
+        let mut writes = code_writes.union(outside_writes(&info, has_image));
         let mut lazy_only_tables = 0;
         for (i, lazy) in lazy_tables.iter().enumerate() {
             if lazy.is_some() {
@@ -205,21 +230,77 @@ impl Module {
                 }
             }
         }
+        if engine.config().profiler == crate::profiling::ProfilingStrategy::PerfMap {
+            crate::compile::publish_module_code(&code, &info);
+        }
         Ok(Module(Arc::new(ModuleInner {
             id: NEXT_MODULE_ID.fetch_add(1, Ordering::Relaxed),
             engine: engine.clone(),
             images,
             info,
             offsets,
-            _code: code,
+            code,
+            code_writes,
             type_ids,
             template,
             lazy_tables,
             writes,
             lazy_only_tables,
-            data: data.into_boxed_slice(),
+            data,
             data_ranges,
         })))
+    }
+
+    /// Serializes the compiled module into a precompiled file that
+    /// [`Module::deserialize`] or [`Module::deserialize_file`] loads back
+    /// without compiling, into any engine of this library build with the
+    /// same code-generation settings (see `module::artifact` for the format
+    /// and what "same settings" covers; pooling and on-demand engines share
+    /// files). Data segments are laid out so that a file can serve as the
+    /// copy-on-write image of its memories.
+    pub fn serialize(&self) -> Result<Vec<u8>> {
+        artifact::serialize(self)
+    }
+
+    /// Loads a module from bytes [`Module::serialize`] produced, copying
+    /// the code and data out of them (they may be freed afterwards).
+    ///
+    /// A file from another library version or build, compiled for other
+    /// engine settings or another CPU, truncated, corrupted (checksum), or
+    /// not a precompiled module at all is refused with an
+    /// `ErrorKind::InvalidModule` error naming the cause; a module the
+    /// engine's pool could never hold is an `ErrorKind::Limit` error, as
+    /// with `Module::new`.
+    ///
+    /// # Trust
+    ///
+    /// The file holds native code that runs as it is, so only load files
+    /// you produced yourself (or got from a source you would take a shared
+    /// library from). The checksum detects accidents (truncation, bit
+    /// rot), not tampering: anyone who can write the file can run code in
+    /// your process.
+    pub fn deserialize(engine: &Engine, bytes: &[u8]) -> Result<Module> {
+        artifact::deserialize(engine, bytes)
+    }
+
+    /// Loads a module from a file written with the bytes of
+    /// [`Module::serialize`], without copying it: the code is mapped from
+    /// the file and made executable (copied instead on a `noexec` file
+    /// system), and with `memory_init_cow` the file itself is each memory's
+    /// copy-on-write image, so instances share its page cache and the data
+    /// segments are never copied into the module. Refusals are those of
+    /// [`Module::deserialize`]; a file that cannot be opened is an
+    /// `ErrorKind::InvalidArgument` error.
+    ///
+    /// # Trust
+    ///
+    /// As for [`Module::deserialize`]: only load files you produced. In
+    /// addition, the module keeps the file mapped for as long as it or any
+    /// instance of it lives, and the file must not be modified or truncated
+    /// in that time (replace it with a rename instead): writes would show
+    /// through to new instances, and truncation makes access fault.
+    pub fn deserialize_file(engine: &Engine, path: impl AsRef<Path>) -> Result<Module> {
+        artifact::deserialize_file(engine, path.as_ref())
     }
 
     /// Checks that `wasm` is a valid module without compiling it.
@@ -278,6 +359,14 @@ impl Module {
         &self.0.template
     }
 
+    pub(crate) fn code(&self) -> &CodeMemory {
+        &self.0.code
+    }
+
+    pub(crate) fn code_writes(&self) -> Writes {
+        self.0.code_writes
+    }
+
     pub(crate) fn type_ids(&self) -> &[u32] {
         &self.0.type_ids
     }
@@ -316,8 +405,7 @@ impl Module {
     /// Bytes of copy-on-write memory images the module holds, for as long
     /// as it lives (each image's length; every instance shares them). An
     /// image is made only where it pays, so this is at most 1 MiB or four
-    /// times the data bytes per memory; 0 on an on-demand engine or without
-    /// `memory_init_cow`.
+    /// times the data bytes per memory; 0 without `memory_init_cow`.
     pub fn image_bytes(&self) -> usize {
         self.0.images.iter().flatten().map(|i| i.len()).sum()
     }

@@ -1,6 +1,7 @@
 //! The builtin functions (libcalls) compiled code calls for operations too
 //! large to inline: memory and table growth, bulk memory and table
-//! operations, segment drops.
+//! operations, segment drops, and the slow paths of fuel and epoch checks
+//! (where a resumable call may suspend).
 //!
 //! Compiled code finds them through the `builtins` pointer of its VMContext,
 //! indexed by [`Builtin`], so the code itself holds no absolute address. Each
@@ -34,6 +35,12 @@ pub(crate) enum Builtin {
     TableInit,
     ElemDrop,
     TableLazyInit,
+    /// Fuel ran out: refill from the store's reserve (and yield at a fuel
+    /// yield interval), or trap with `OutOfFuel`.
+    OutOfGas,
+    /// The epoch deadline passed: yield and extend it, or trap with
+    /// `Interrupt`.
+    NewEpoch,
 }
 
 /// What `memory.grow` and `table.grow` builtins return when the store's
@@ -48,7 +55,7 @@ pub(crate) const GROW_TRAPPED: u32 = u32::MAX - 1;
 pub(crate) const MAX_TABLE_LIMIT: u32 = u32::MAX - 2;
 
 /// Number of builtins.
-pub(crate) const NUM_BUILTINS: usize = 11;
+pub(crate) const NUM_BUILTINS: usize = 13;
 
 impl Builtin {
     /// Parameters after the leading VMContext, and results.
@@ -66,6 +73,7 @@ impl Builtin {
             Builtin::TableInit => (&[I32, I32, I32, I32, I32], &[I32]),
             Builtin::ElemDrop => (&[I32], &[]),
             Builtin::TableLazyInit => (&[I32, I32], &[Ptr]),
+            Builtin::OutOfGas | Builtin::NewEpoch => (&[], &[I32]),
         }
     }
 
@@ -78,6 +86,8 @@ impl Builtin {
             Builtin::TableFill | Builtin::TableCopy | Builtin::TableInit => {
                 Some(TrapCode::TableOutOfBounds)
             }
+            Builtin::OutOfGas => Some(TrapCode::OutOfFuel),
+            Builtin::NewEpoch => Some(TrapCode::Interrupt),
             _ => None,
         }
     }

@@ -160,13 +160,13 @@ impl InstanceData {
         self.module.info().exports.iter().find(|(n, _)| n == name).map(|(_, i)| *i)
     }
 
-    fn eval(&self, expr: &ConstExpr) -> u64 {
+    fn eval(&self, expr: &ConstExpr) -> u128 {
         eval_with(expr, |op| match op {
-            ConstOp::RefFunc(f) => self.funcref(f) as u64,
+            ConstOp::RefFunc(f) => self.funcref(f) as u128,
             ConstOp::GlobalGet(g) => {
                 // SAFETY: global storage is valid for the instance's lifetime.
                 let bytes = unsafe { (*self.global(g)).bytes };
-                u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"))
+                u128::from_le_bytes(bytes)
             }
             _ => unreachable!("only references to the instance are asked for"),
         })
@@ -249,27 +249,28 @@ impl InstanceData {
 
 /// Evaluates a constant expression; `instance_ref` answers `ref.func` and
 /// `global.get`, which depend on the instance.
-fn eval_with(expr: &ConstExpr, instance_ref: impl Fn(ConstOp) -> u64) -> u64 {
-    let mut stack = [0u64; 16];
+fn eval_with(expr: &ConstExpr, instance_ref: impl Fn(ConstOp) -> u128) -> u128 {
+    let mut stack = [0u128; 16];
     let mut sp = 0;
     for op in &expr.0 {
         let v = match *op {
-            ConstOp::I32(v) => v as u32 as u64,
-            ConstOp::I64(v) => v as u64,
-            ConstOp::F32(v) => v as u64,
-            ConstOp::F64(v) => v,
+            ConstOp::I32(v) => v as u32 as u128,
+            ConstOp::I64(v) => v as u64 as u128,
+            ConstOp::F32(v) => v as u128,
+            ConstOp::F64(v) => v as u128,
+            ConstOp::V128(v) => v,
             ConstOp::RefNull => 0,
             ConstOp::RefFunc(_) | ConstOp::GlobalGet(_) => instance_ref(*op),
             op => {
                 sp -= 2;
                 let (a, b) = (stack[sp], stack[sp + 1]);
                 match op {
-                    ConstOp::I32Add => (a as u32).wrapping_add(b as u32) as u64,
-                    ConstOp::I32Sub => (a as u32).wrapping_sub(b as u32) as u64,
-                    ConstOp::I32Mul => (a as u32).wrapping_mul(b as u32) as u64,
-                    ConstOp::I64Add => a.wrapping_add(b),
-                    ConstOp::I64Sub => a.wrapping_sub(b),
-                    ConstOp::I64Mul => a.wrapping_mul(b),
+                    ConstOp::I32Add => (a as u32).wrapping_add(b as u32) as u128,
+                    ConstOp::I32Sub => (a as u32).wrapping_sub(b as u32) as u128,
+                    ConstOp::I32Mul => (a as u32).wrapping_mul(b as u32) as u128,
+                    ConstOp::I64Add => (a as u64).wrapping_add(b as u64) as u128,
+                    ConstOp::I64Sub => (a as u64).wrapping_sub(b as u64) as u128,
+                    ConstOp::I64Mul => (a as u64).wrapping_mul(b as u64) as u128,
                     _ => unreachable!("handled above"),
                 }
             }
@@ -316,7 +317,7 @@ impl VmctxTemplate {
             for (i, init) in info.global_inits.iter().enumerate() {
                 if is_instance_independent(init) {
                     let v = eval_with(init, |_| 0);
-                    (w(offsets.defined_global(i as u32)) as *mut u64).write(v);
+                    (w(offsets.defined_global(i as u32)) as *mut u128).write(v);
                 } else {
                     dynamic_globals.push(i as u32);
                 }
@@ -484,10 +485,8 @@ pub(crate) fn initialize(instance: &mut InstanceData) -> Result<(), Trap> {
     for &i in &module.vmctx_template().dynamic_globals {
         let v = instance.eval(&info.global_inits[i as usize]);
         let g = instance.global(info.num_imported_globals + i);
-        let mut bytes = [0u8; 16];
-        bytes[..8].copy_from_slice(&v.to_le_bytes());
         // SAFETY: defined global storage lies in our VMContext.
-        unsafe { (*g).bytes = bytes };
+        unsafe { (*g).bytes = v.to_le_bytes() };
     }
     let defined_tables = info.num_imported_tables;
     for i in 0..info.num_defined_tables() {

@@ -26,6 +26,8 @@ pub(crate) struct BuiltinTable {
     table_init: unsafe extern "C" fn(*mut u8, u32, u32, u32, u32, u32) -> u32,
     elem_drop: unsafe extern "C" fn(*mut u8, u32),
     table_lazy_init: unsafe extern "C" fn(*mut u8, u32, u32) -> usize,
+    out_of_gas: unsafe extern "C" fn(*mut u8) -> u32,
+    new_epoch: unsafe extern "C" fn(*mut u8) -> u32,
 }
 
 const _: () = assert!(std::mem::size_of::<BuiltinTable>() == 8 * NUM_BUILTINS);
@@ -43,6 +45,8 @@ pub(crate) static BUILTINS: BuiltinTable = BuiltinTable {
     table_init,
     elem_drop,
     table_lazy_init,
+    out_of_gas,
+    new_epoch,
 };
 
 /// The instance of `vmctx`.
@@ -196,4 +200,47 @@ unsafe extern "C" fn table_init(
 unsafe extern "C" fn elem_drop(vmctx: *mut u8, elem: u32) {
     // SAFETY: see `instance`.
     unsafe { instance(vmctx) }.elem_drop(elem)
+}
+
+/// Fuel ran out (`fuel_consumed` reached 0): moves up to a yield interval
+/// of fuel from the store's reserve into the counter compiled code charges,
+/// then, with a yield interval set and on a fiber, suspends the call.
+/// Returns 0 (trap `OutOfFuel`) when no fuel is left or the call is being
+/// abandoned.
+unsafe extern "C" fn out_of_gas(vmctx: *mut u8) -> u32 {
+    // SAFETY: see `instance`; the store context is the instance's own, and
+    // nothing else uses its fuel state during the call.
+    let yielding = unsafe {
+        let vm = instance(vmctx).store_context();
+        StoreOpaque::async_state_of(vm).refuel(&mut (*vm).fuel_consumed)
+    };
+    match yielding {
+        None => 0,
+        Some(false) => 1,
+        Some(true) => crate::runtime::fiber::yield_now().is_ok() as u32,
+    }
+}
+
+/// The epoch deadline passed: when the store yields there, suspends the
+/// call (on a fiber) and then moves the deadline its configured number of
+/// ticks past the epoch it resumes at. Returns 0 (trap `Interrupt`) when
+/// the store traps at its deadline or the call is being abandoned.
+unsafe extern "C" fn new_epoch(vmctx: *mut u8) -> u32 {
+    // SAFETY: see `out_of_gas`.
+    let vm = unsafe { instance(vmctx).store_context() };
+    // SAFETY: as above.
+    let Some(delta) = (unsafe { StoreOpaque::async_state_of(vm) }).epoch_yield_delta else {
+        return 0;
+    };
+    if crate::runtime::fiber::yield_now().is_err() {
+        return 0;
+    }
+    // SAFETY: the store context is live; the engine's epoch counter it
+    // points to lives as long as the engine, which the store keeps.
+    unsafe {
+        let now = (*(*vm).epoch_counter.cast::<std::sync::atomic::AtomicU64>())
+            .load(std::sync::atomic::Ordering::Acquire);
+        (*vm).epoch_deadline = now.saturating_add(delta);
+    }
+    1
 }

@@ -19,6 +19,7 @@
 
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
+use crate::module::image::MemoryImage;
 use crate::runtime::vmcontext::VMMemoryDefinition;
 use crate::types::{MemoryType, WASM_PAGE_SIZE, WASM32_MAX_PAGES};
 use rustix::mm::{MapFlags, MprotectFlags, ProtFlags};
@@ -179,6 +180,36 @@ impl LinearMemory {
             declared_max: ty.max,
             definition: std::ptr::null_mut(),
         }
+    }
+
+    /// Maps `image` copy-on-write over the start of a memory that owns its
+    /// mapping (on-demand), so its data segments need no copying: reads
+    /// share the image's pages, writes get private copies.
+    pub(crate) fn map_image(&mut self, image: &MemoryImage) -> Result<()> {
+        if self.mmap.is_none() || image.len() > self.length {
+            return Err(Error::internal(
+                "an image maps only over the accessible part of an owned memory",
+            ));
+        }
+        // SAFETY: `[base, base + image.len())` lies in the accessible part
+        // of this memory's own mapping (checked above), which nothing else
+        // references yet; MAP_FIXED replaces those pages with a private
+        // mapping of the image file (a sealed memfd or a precompiled module
+        // file, neither ever written), readable and writable as before.
+        unsafe {
+            rustix::mm::mmap(
+                self.base.cast(),
+                image.len(),
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::PRIVATE | MapFlags::FIXED,
+                image.fd(),
+                image.offset(),
+            )
+        }
+        .map_err(|e| {
+            Error::new(ErrorKind::Resource, format!("mapping a memory image failed: {e}"))
+        })?;
+        Ok(())
     }
 
     /// Start of the accessible bytes.

@@ -17,6 +17,7 @@ trap 'rm -rf "$tmp"' EXIT
 for section in "$@"; do
   awk -v s="$section" '
     /---- section: / { on = index($0, "section: " s " ") > 0; next }
+    /^#ifdef __cplusplus/ { on = 0; next }
     on' "$contract" > "$tmp/section.txt"
   [ -s "$tmp/section.txt" ] || { echo "no section \"$section\" in $contract"; exit 1; }
   grep -v '^enum' "$tmp/section.txt" >> "$tmp/decls.h" || true

@@ -101,13 +101,14 @@ int main() {
       CHECK(!"no trap");
     } catch (const wasmpool::Trap &t) {
       CHECK(t.code() == WASMPOOL_TRAP_HOST);
-      CHECK(std::string(t.what()) == "failed on purpose");
+      // The host's message, then the backtrace of the wasm that called the host.
+      CHECK(std::string(t.what()).rfind("failed on purpose\nwasm backtrace:\n", 0) == 0);
     }
     try {
       instance.func("fail").call({i32(2)});
       CHECK(!"no trap");
     } catch (const wasmpool::Trap &t) {
-      CHECK(std::string(t.what()) == "a C++ exception");
+      CHECK(std::string(t.what()).rfind("a C++ exception\nwasm backtrace:\n", 0) == 0);
     }
     instance.func("fail").call({i32(0)});
     try {
@@ -135,6 +136,32 @@ int main() {
   }
   // The linker, the pre and every store are gone: the lambda's captures are destroyed.
   CHECK(finalized == 1);
+
+  // v128 values through the wrapper: a host function and a call.
+  {
+    using wasmpool::val::i32x4_lane;
+    using wasmpool::val::v128_i32x4;
+    wasmpool::Engine engine;
+    wasmpool::Module module(engine, R"((module
+      (import "host" "twice" (func $twice (param v128) (result v128)))
+      (func (export "f") (param v128) (result v128)
+        (i32x4.add (call $twice (local.get 0)) (v128.const i32x4 1 1 1 1)))))");
+    wasmpool::Linker linker(engine);
+    linker.func("host", "twice", {WASMPOOL_V128}, {WASMPOOL_V128},
+                [](wasmpool::Caller, const wasmpool_val_t *args, wasmpool_val_t *results) {
+                  const auto &a = args[0];
+                  results[0] = v128_i32x4(2 * i32x4_lane(a, 0), 2 * i32x4_lane(a, 1), 2 * i32x4_lane(a, 2),
+                                          2 * i32x4_lane(a, 3));
+                });
+    wasmpool::Store store(engine);
+    auto r = store.instantiate(module, &linker).func("f").call({v128_i32x4(1, -2, 300, 0)});
+    CHECK(r.size() == 1 && r[0].kind == WASMPOOL_V128);
+    CHECK(i32x4_lane(r[0], 0) == 3 && i32x4_lane(r[0], 1) == -3 && i32x4_lane(r[0], 2) == 601 &&
+          i32x4_lane(r[0], 3) == 1);
+    std::array<uint8_t, 16> bytes{};
+    bytes[0] = 7;
+    CHECK(wasmpool::val::v128(bytes).of.v128[0] == 7);
+  }
 
   // Fuel through the wrapper.
   wasmpool::Config config;

@@ -71,6 +71,13 @@ static wasmpool_trap_t *noop(void *env, wasmpool_caller_t *caller, const wasmpoo
   return NULL;
 }
 
+static void noop_async(void *env, wasmpool_caller_t *caller, const wasmpool_val_t *args, size_t nargs,
+                       wasmpool_val_t *results, size_t nresults, wasmpool_trap_t **trap_ret,
+                       wasmpool_async_continuation_t *continuation_ret) {
+  (void)env; (void)caller; (void)args; (void)nargs; (void)results; (void)nresults; (void)trap_ret;
+  (void)continuation_ret;
+}
+
 /* Every fallible function with one NULL argument at a time: (call, parameter it names). */
 #define NULL_CASES(X)                                                                                     \
   X(wasmpool_pool_config_validate(NULL), "pool")                                                          \
@@ -83,18 +90,34 @@ static wasmpool_trap_t *noop(void *env, wasmpool_caller_t *caller, const wasmpoo
   X(wasmpool_module_validate(F.engine, NULL, 8), "wasm")                                                  \
   X(wasmpool_module_import_get(NULL, 0, &F.str, &F.str, &F.kind), "module")                               \
   X(wasmpool_module_export_get(NULL, 0, &F.str, &F.kind), "module")                                       \
+  X(wasmpool_module_serialize(NULL, &F.bytes, &F.len), "module")                                          \
+  X(wasmpool_module_serialize(F.module, NULL, &F.len), "out_bytes")                                       \
+  X(wasmpool_module_serialize(F.module, &F.bytes, NULL), "out_len")                                       \
+  X(wasmpool_module_deserialize(NULL, EMPTY_MODULE, 8, &F.module_out), "engine")                          \
+  X(wasmpool_module_deserialize(F.engine, NULL, 8, &F.module_out), "bytes")                               \
+  X(wasmpool_module_deserialize(F.engine, EMPTY_MODULE, 8, NULL), "out")                                  \
+  X(wasmpool_module_deserialize_file(NULL, "/dev/null", &F.module_out), "engine")                         \
+  X(wasmpool_module_deserialize_file(F.engine, NULL, &F.module_out), "path")                              \
+  X(wasmpool_module_deserialize_file(F.engine, "/dev/null", NULL), "out")                                 \
   X(wasmpool_wat2wasm(NULL, 5, &F.bytes, &F.len), "wat")                                                  \
   X(wasmpool_wat2wasm("(module)", 8, NULL, &F.len), "out_bytes")                                          \
   X(wasmpool_wat2wasm("(module)", 8, &F.bytes, NULL), "out_len")                                          \
   X(wasmpool_store_set_fuel(NULL, 1), "store")                                                            \
   X(wasmpool_store_get_fuel(NULL, &F.u64), "store")                                                       \
   X(wasmpool_store_get_fuel(F.store, NULL), "out")                                                        \
+  X(wasmpool_store_fuel_async_yield_interval(NULL, 1), "store")                                           \
   X(wasmpool_linker_define_func(NULL, "m", "n", I32, 1, I32, 1, noop, NULL, NULL), "linker")              \
   X(wasmpool_linker_define_func(F.linker, NULL, "n", I32, 1, I32, 1, noop, NULL, NULL), "module")         \
   X(wasmpool_linker_define_func(F.linker, "m", NULL, I32, 1, I32, 1, noop, NULL, NULL), "name")           \
   X(wasmpool_linker_define_func(F.linker, "m", "n", NULL, 1, I32, 1, noop, NULL, NULL), "params")         \
   X(wasmpool_linker_define_func(F.linker, "m", "n", I32, 1, NULL, 1, noop, NULL, NULL), "results")        \
   X(wasmpool_linker_define_func(F.linker, "m", "n", I32, 1, I32, 1, NULL, NULL, NULL), "callback")        \
+  X(wasmpool_linker_define_async_func(NULL, "m", "n", I32, 1, I32, 1, noop_async, NULL, NULL), "linker")  \
+  X(wasmpool_linker_define_async_func(F.linker, NULL, "n", I32, 1, I32, 1, noop_async, NULL, NULL), "module") \
+  X(wasmpool_linker_define_async_func(F.linker, "m", NULL, I32, 1, I32, 1, noop_async, NULL, NULL), "name") \
+  X(wasmpool_linker_define_async_func(F.linker, "m", "n", NULL, 1, I32, 1, noop_async, NULL, NULL), "params") \
+  X(wasmpool_linker_define_async_func(F.linker, "m", "n", I32, 1, NULL, 1, noop_async, NULL, NULL), "results") \
+  X(wasmpool_linker_define_async_func(F.linker, "m", "n", I32, 1, I32, 1, NULL, NULL, NULL), "callback")  \
   X(wasmpool_linker_define_func_handle(NULL, "m", "n", F.func), "linker")                                 \
   X(wasmpool_linker_define_func_handle(F.linker, NULL, "n", F.func), "module")                            \
   X(wasmpool_linker_define_func_handle(F.linker, "m", NULL, F.func), "name")                              \
@@ -277,6 +300,69 @@ static void nulls(void) {
   wasmpool_trap_delete(NULL);
   wasmpool_store_delete(NULL);
   wasmpool_store_set_epoch_deadline(NULL, 1);
+  wasmpool_config_set_async_support(NULL, true);
+  wasmpool_config_set_async_stack_size(NULL, 1);
+  wasmpool_pool_config_set_total_stacks(NULL, 1);
+  wasmpool_pool_config_set_async_stack_zeroing(NULL, true);
+  wasmpool_pool_config_set_async_stack_keep_resident(NULL, 1);
+  wasmpool_store_epoch_deadline_async_yield_and_update(NULL, 1);
+  CHECK(wasmpool_call_future_poll(NULL));
+  wasmpool_call_future_delete(NULL);
+  /* A resumable call with nowhere to report: no future. With a NULL store or
+   * func: a future whose first poll reports INVALID_ARGUMENT naming it. */
+  {
+    wasmpool_trap_t *trap = NULL;
+    wasmpool_error_t *err = NULL;
+    wasmpool_val_t r;
+    CHECK(wasmpool_func_call_async(F.store, F.func, F.vals, 2, &r, 1, NULL, &err) == NULL);
+    CHECK(wasmpool_func_call_async(F.store, F.func, F.vals, 2, &r, 1, &trap, NULL) == NULL);
+    const char *params[2] = {"`store`", "`func`"};
+    for (int i = 0; i < 2; i++) {
+      wasmpool_call_future_t *fut = wasmpool_func_call_async(i == 0 ? NULL : F.store, i == 0 ? F.func : NULL,
+                                                             F.vals, 2, &r, 1, &trap, &err);
+      CHECK(fut != NULL);
+      CHECK(wasmpool_call_future_poll(fut));
+      CHECK(trap == NULL && err != NULL);
+      if (err != NULL) {
+        CHECK(wasmpool_error_kind(err) == WASMPOOL_ERROR_INVALID_ARGUMENT);
+        CHECK(strstr(wasmpool_error_message(err), params[i]) != NULL);
+        wasmpool_error_delete(err);
+        err = NULL;
+      }
+      wasmpool_call_future_delete(fut);
+    }
+    /* Without async support in the engine: an error, and the store is not left busy. */
+    wasmpool_call_future_t *fut = wasmpool_func_call_async(F.store, F.func, F.vals, 2, &r, 1, &trap, &err);
+    CHECK(wasmpool_call_future_poll(fut) && err != NULL && trap == NULL);
+    if (err != NULL) {
+      CHECK(strstr(wasmpool_error_message(err), "async_support") != NULL);
+      wasmpool_error_delete(err);
+    }
+    wasmpool_call_future_delete(fut);
+    /* Async instantiation likewise: no future without trap_ret or error_ret; a NULL
+     * linker, pre, store, module or out is reported by the first poll, naming it. */
+    wasmpool_instance_t *inst = NULL;
+    CHECK(wasmpool_linker_instantiate_async(F.linker, F.store, F.module, &inst, NULL, &err) == NULL);
+    CHECK(wasmpool_linker_instantiate_async(F.linker, F.store, F.module, &inst, &trap, NULL) == NULL);
+    CHECK(wasmpool_instance_pre_instantiate_async(F.pre, F.store, &inst, NULL, &err) == NULL);
+    CHECK(wasmpool_instance_pre_instantiate_async(F.pre, F.store, &inst, &trap, NULL) == NULL);
+    const char *names[7] = {"`linker`", "`store`", "`module`", "`out`", "`pre`", "`store`", "`out`"};
+    for (int i = 0; i < 7; i++) {
+      fut = i < 4 ? wasmpool_linker_instantiate_async(i == 0 ? NULL : F.linker, i == 1 ? NULL : F.store,
+                                                      i == 2 ? NULL : F.module, i == 3 ? NULL : &inst, &trap, &err)
+                  : wasmpool_instance_pre_instantiate_async(i == 4 ? NULL : F.pre, i == 5 ? NULL : F.store,
+                                                            i == 6 ? NULL : &inst, &trap, &err);
+      CHECK(fut != NULL && wasmpool_call_future_poll(fut) && trap == NULL && inst == NULL);
+      EXPECT_ERROR(err, WASMPOOL_ERROR_INVALID_ARGUMENT, names[i]);
+      err = NULL;
+      wasmpool_call_future_delete(fut);
+    }
+    /* Without async support: an error at the first poll; the store stays usable. */
+    fut = wasmpool_instance_pre_instantiate_async(F.pre, F.store, &inst, &trap, &err);
+    CHECK(wasmpool_call_future_poll(fut) && trap == NULL && inst == NULL);
+    EXPECT_ERROR(err, WASMPOOL_ERROR_INVALID_ARGUMENT, "async_support");
+    wasmpool_call_future_delete(fut);
+  }
   wasmpool_store_limiter(NULL, 1, 1, 1, 1, 1);
   wasmpool_linker_delete(NULL);
   wasmpool_instance_pre_delete(NULL);
@@ -315,6 +401,13 @@ static void nulls(void) {
   CHECK(wasmpool_trap_message(NULL) != NULL);
   CHECK(wasmpool_trap_function_index(NULL, &F.u32) == false);
   CHECK(wasmpool_trap_function_index(F.trap_obj, NULL) == false);
+  /* Diagnostics: a NULL trap has no frames, and any frame index reads as 0 / NULL. */
+  CHECK(wasmpool_trap_frames_len(NULL) == 0);
+  CHECK(wasmpool_trap_frame_func_index(NULL, 0) == 0);
+  CHECK(wasmpool_trap_frame_func_name(NULL, 0) == NULL);
+  CHECK(wasmpool_trap_frame_module_offset(NULL, 0) == 0);
+  CHECK(wasmpool_trap_frame_func_name(F.trap_obj, SIZE_MAX) == NULL);
+  wasmpool_config_set_profiler(NULL, WASMPOOL_PROFILER_PERFMAP);
   CHECK(wasmpool_store_new(NULL, NULL, NULL) == NULL);
   CHECK(wasmpool_store_data(NULL) == NULL);
   CHECK(wasmpool_linker_new(NULL) == NULL);

@@ -25,26 +25,6 @@ struct row {
 static struct row rows[MAX_ROWS];
 static int nrows = 0;
 
-static char *read_file(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (f == NULL) {
-    fprintf(stderr, "cannot open %s: %s\n", path, strerror(errno));
-    exit(1);
-  }
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *buf = malloc((size_t)n + 1);
-  if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-    fprintf(stderr, "cannot read %s\n", path);
-    exit(1);
-  }
-  buf[n] = '\0';
-  fclose(f);
-  if (len) *len = (size_t)n;
-  return buf;
-}
-
 /* Splits a markdown table row into trimmed cells; returns how many. */
 static int cells(char *line, char **out, int max) {
   int n = 0;

@@ -3,6 +3,7 @@
 #ifndef WASMPOOL_TESTUTIL_H
 #define WASMPOOL_TESTUTIL_H
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,27 @@ static inline void expect_error_at(wasmpool_error_t *err, wasmpool_error_kind_t 
     failures++;
   }
   wasmpool_error_delete(err);
+}
+
+/* Reads a whole file (NUL-terminated; its length to *len when len is not NULL), or exits. */
+static inline char *read_file(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (f == NULL) {
+    fprintf(stderr, "cannot open %s: %s\n", path, strerror(errno));
+    exit(1);
+  }
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *buf = malloc((size_t)n + 1);
+  if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+    fprintf(stderr, "cannot read %s\n", path);
+    exit(1);
+  }
+  buf[n] = '\0';
+  fclose(f);
+  if (len) *len = (size_t)n;
+  return buf;
 }
 
 /* Compiles WAT text to a module of `engine`, or exits. */
@@ -153,6 +175,21 @@ static inline int call_trap(wasmpool_store_t *store, const wasmpool_func_t *func
   if (message != NULL) snprintf(message, message_len, "%s", wasmpool_trap_message(trap));
   wasmpool_trap_delete(trap);
   return code;
+}
+
+/* The engine's pool metrics (checks that it is a pooling engine). */
+static inline wasmpool_pool_metrics_t pool_metrics(const wasmpool_engine_t *engine) {
+  wasmpool_pool_metrics_t m;
+  memset(&m, 0, sizeof m);
+  CHECK(wasmpool_engine_pool_metrics(engine, &m));
+  return m;
+}
+
+/* Polls a resumable call until done; returns the number of polls that suspended. */
+static inline long drive_future(wasmpool_call_future_t *f) {
+  long pending = 0;
+  while (!wasmpool_call_future_poll(f)) pending++;
+  return pending;
 }
 
 /* Iteration count: `normal`, or the smaller WASMPOOL_TEST_ITERATIONS (for runs

@@ -12,7 +12,16 @@
 //!   guard_before)        memory_guard_size bytes
 //! ```
 //!
-//! Table and instance slabs are plain arrays of page-rounded slots.
+//! Table and instance slabs are plain arrays of page-rounded slots. The
+//! stack slab (only with `Config::async_support`) is an array of stack
+//! slots, each a guard page below a page-rounded stack:
+//!
+//! ```text
+//! ┌───────┬──────────────┬───────┬──────────────┬─────┬───────┬──────────────┐
+//! │ guard │   stack 0  ◄─│ guard │   stack 1  ◄─│ ... │ guard │ stack N-1  ◄─│
+//! └───────┴──────────────┴───────┴──────────────┴─────┴───────┴──────────────┘
+//!  one page  async_stack_size (stacks grow down, from the slot's end)
+//! ```
 
 use crate::config::{Config, PoolingConfig};
 use crate::error::{Error, ErrorKind, Result};
@@ -35,6 +44,13 @@ pub(crate) struct Layout {
     pub instance_slot_bytes: usize,
     pub num_instances: usize,
     pub instance_total: usize,
+    /// Bytes of one stack slot: the guard page plus the stack.
+    pub stack_slot_bytes: usize,
+    /// Usable bytes of one stack (`async_stack_size`, page-rounded).
+    pub stack_bytes: usize,
+    /// Stack slots (0 without `async_support`).
+    pub num_stacks: usize,
+    pub stack_total: usize,
 }
 
 fn overflow(what: &str) -> Error {
@@ -78,6 +94,14 @@ pub(crate) fn calculate(config: &Config, pool: &PoolingConfig, page: usize) -> R
     let num_instances = pool.total_core_instances as usize;
     let instance_total =
         instance_slot_bytes.checked_mul(num_instances).ok_or_else(|| overflow("instance slab"))?;
+    let (stack_bytes, num_stacks) = if config.async_support {
+        (round(config.async_stack_size.max(page), "stack")?, pool.total_stacks as usize)
+    } else {
+        (0, 0)
+    };
+    let stack_slot_bytes = stack_bytes.checked_add(page).ok_or_else(|| overflow("stack slot"))?;
+    let stack_total =
+        stack_slot_bytes.checked_mul(num_stacks).ok_or_else(|| overflow("stack slab"))?;
     Ok(Layout {
         memory_pre_guard,
         memory_slot_bytes,
@@ -91,6 +115,10 @@ pub(crate) fn calculate(config: &Config, pool: &PoolingConfig, page: usize) -> R
         instance_slot_bytes,
         num_instances,
         instance_total,
+        stack_slot_bytes,
+        stack_bytes,
+        num_stacks,
+        stack_total,
     })
 }
 
@@ -102,7 +130,10 @@ impl Layout {
 
     /// Total address space the pool reserves.
     pub(crate) fn total_bytes(&self) -> u128 {
-        self.memory_total as u128 + self.table_total as u128 + self.instance_total as u128
+        self.memory_total as u128
+            + self.table_total as u128
+            + self.instance_total as u128
+            + self.stack_total as u128
     }
 }
 
@@ -128,6 +159,8 @@ mod tests {
                 memory_reservation: (pages(&mut seed, 64) + page) as u64,
                 memory_guard_size: pages(&mut seed, 8) as u64,
                 guard_before_linear_memory: xorshift(&mut seed).is_multiple_of(2),
+                async_support: xorshift(&mut seed).is_multiple_of(2),
+                async_stack_size: (xorshift(&mut seed) % 100_000) as usize,
                 ..Config::default()
             };
             let pool = PoolingConfig {
@@ -137,6 +170,7 @@ mod tests {
                 table_elements: (xorshift(&mut seed) % 5000) as usize,
                 max_core_instance_size: (xorshift(&mut seed) % 100_000) as usize,
                 max_memory_size: (config.memory_reservation as usize / 65536) * 65536,
+                total_stacks: (xorshift(&mut seed) % 20) as u32,
                 ..PoolingConfig::default()
             };
             let l = calculate(&config, &pool, page).unwrap();
@@ -171,6 +205,15 @@ mod tests {
             );
             assert_eq!(l.instance_total, l.num_instances * l.instance_slot_bytes);
             assert!(l.memory_capacity <= l.memory_slot_bytes);
+            if config.async_support {
+                assert_eq!(l.num_stacks, pool.total_stacks as usize);
+                assert!(l.stack_bytes >= config.async_stack_size && l.stack_bytes >= page);
+                assert!(l.stack_bytes.is_multiple_of(page));
+                assert_eq!(l.stack_slot_bytes, l.stack_bytes + page, "a guard page per stack");
+            } else {
+                assert_eq!(l.num_stacks, 0, "no stack slab without async support");
+            }
+            assert_eq!(l.stack_total, l.num_stacks * l.stack_slot_bytes);
         }
     }
 

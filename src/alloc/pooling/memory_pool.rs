@@ -207,7 +207,7 @@ impl MemoryPool {
                         ProtFlags::READ | ProtFlags::WRITE,
                         MapFlags::PRIVATE | MapFlags::FIXED,
                         img.fd(),
-                        0,
+                        img.offset(),
                     )
                 }
                 .map_err(|e| sys("mapping an image", e))?;

@@ -2,7 +2,8 @@
 //!
 //! All address space for instances, linear memories and tables is reserved
 //! once, when the engine is created, in three slabs of slots (see
-//! [`layout`]). An instance takes an instance slot for its VMContext plus one
+//! [`layout`]), plus a fourth of stacks for resumable calls when the engine
+//! has `async_support` ([`stack_pool`]). An instance takes an instance slot for its VMContext plus one
 //! memory slot per defined memory and one table slot per defined table,
 //! chosen by [`index_allocator`] with a preference for slots that last held
 //! the same module. On drop each slot is reset ([`memory_pool`],
@@ -20,6 +21,7 @@ pub(crate) mod layout;
 pub(crate) mod memory_pool;
 pub(crate) mod mpk;
 pub(crate) mod page_scan;
+pub(crate) mod stack_pool;
 pub(crate) mod table_pool;
 
 use crate::alloc::{InstanceAllocator, InstanceResources, VmctxMemory};
@@ -27,6 +29,7 @@ use crate::config::{Config, PoolingConfig};
 use crate::error::{Error, ErrorKind, Result};
 use crate::module::Module;
 use crate::module::info::ModuleInfo;
+use crate::runtime::fiber::{FiberStack, StackOwner};
 use crate::runtime::table::Table;
 use crate::runtime::vmcontext::VMOffsets;
 use crate::types::WASM_PAGE_SIZE;
@@ -34,6 +37,7 @@ use decommit_queue::{DecommitQueue, PendingSlot, SlotKind};
 use index_allocator::SlotId;
 use layout::Layout;
 use memory_pool::MemoryPool;
+use stack_pool::StackPool;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use table_pool::SlotSlab;
@@ -64,6 +68,12 @@ pub struct PoolMetrics {
     /// Copy-on-write images mapped into a slot (not counting reuse of an
     /// image still mapped from the slot's previous instance).
     pub image_mappings: u64,
+    /// Stacks in use by resumable calls (running or suspended).
+    pub stacks: u64,
+    /// Unused stack slots that have been used before.
+    pub unused_warm_stacks: u64,
+    /// Bytes resident in unused stack slots.
+    pub unused_stack_bytes_resident: u64,
 }
 
 /// One set of counters; the allocator keeps one per shard, each on its own
@@ -82,6 +92,8 @@ struct Counters {
     decommits: AtomicU64,
     affinity_hits: AtomicU64,
     image_mappings: AtomicU64,
+    stacks: AtomicU64,
+    stack_resident: AtomicU64,
 }
 
 /// The pooling allocator.
@@ -91,11 +103,13 @@ pub(crate) struct PoolingAllocator {
     memories: MemoryPool,
     tables: SlotSlab,
     instances: SlotSlab,
+    stacks: StackPool,
     queue: DecommitQueue,
     counters: Box<[Counters]>,
     /// Resident bytes per table slot, to keep the metric exact.
     table_resident: Box<[AtomicU64]>,
     memory_resident: Box<[AtomicU64]>,
+    stack_resident: Box<[AtomicU64]>,
 }
 
 fn exhausted(kind: &str, n: usize, knob: &str) -> Error {
@@ -115,12 +129,13 @@ impl PoolingAllocator {
             Error::new(
                 ErrorKind::Resource,
                 format!(
-                    "the pooling allocator needs {} bytes of address space ({} memory slots of {} bytes plus guards, {} table slots, {} instance slots) and could not reserve it: {}",
+                    "the pooling allocator needs {} bytes of address space ({} memory slots of {} bytes plus guards, {} table slots, {} instance slots, {} stack slots) and could not reserve it: {}",
                     layout.total_bytes(),
                     layout.num_memories,
                     layout.memory_slot_bytes,
                     layout.num_tables,
                     layout.num_instances,
+                    layout.num_stacks,
                     e.message()
                 ),
             )
@@ -149,6 +164,14 @@ impl PoolingAllocator {
             0,
             u32::MAX,
             shards,
+            scanner.clone(),
+        )
+        .map_err(describe)?;
+        let stacks = StackPool::new(
+            &layout,
+            pool.async_stack_zeroing,
+            pool.async_stack_keep_resident,
+            shards,
             scanner,
         )
         .map_err(describe)?;
@@ -157,6 +180,8 @@ impl PoolingAllocator {
             queue: DecommitQueue::new(pool.decommit_batch_size),
             table_resident: (0..layout.num_tables).map(|_| AtomicU64::new(0)).collect(),
             memory_resident: (0..layout.num_memories).map(|_| AtomicU64::new(0)).collect(),
+            stack_resident: (0..layout.num_stacks).map(|_| AtomicU64::new(0)).collect(),
+            stacks,
             layout,
             memories,
             tables,
@@ -232,6 +257,9 @@ impl PoolingAllocator {
             decommits: sum(|c| &c.decommits),
             affinity_hits: sum(|c| &c.affinity_hits),
             image_mappings: sum(|c| &c.image_mappings),
+            stacks: sum(|c| &c.stacks),
+            unused_warm_stacks: self.stacks.index.num_warm() as u64,
+            unused_stack_bytes_resident: sum(|c| &c.stack_resident),
         }
     }
 
@@ -435,5 +463,28 @@ impl InstanceAllocator for PoolingAllocator {
 
     fn deallocate(&self, module: &Module, resources: InstanceResources) {
         self.release(module, resources);
+    }
+
+    fn allocate_stack(&self) -> Result<FiberStack> {
+        let stack = self
+            .stacks
+            .allocate()
+            .ok_or_else(|| exhausted("stack", self.layout.num_stacks, "total_stacks"))?;
+        if let StackOwner::Pooled(slot) = *stack.owner() {
+            self.unresident(&self.counters().stack_resident, &self.stack_resident[slot as usize]);
+        }
+        self.counters().stacks.fetch_add(1, Ordering::Relaxed);
+        Ok(stack)
+    }
+
+    fn deallocate_stack(&self, stack: FiberStack) {
+        let StackOwner::Pooled(slot) = *stack.owner() else { return };
+        let returned = self.stacks.recycle(&stack);
+        let counters = self.counters();
+        self.stack_resident[slot as usize].store(returned.resident as u64, Ordering::Relaxed);
+        counters.stack_resident.fetch_add(returned.resident as u64, Ordering::Relaxed);
+        counters.decommits.fetch_add(returned.decommits as u64, Ordering::Relaxed);
+        counters.stacks.fetch_sub(1, Ordering::Relaxed);
+        self.stacks.free(slot);
     }
 }

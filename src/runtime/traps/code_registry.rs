@@ -1,11 +1,13 @@
 //! The global registry of wasm code: which address ranges hold compiled wasm,
 //! and for each, which instructions are trap sites.
 //!
-//! The signal handler asks it one question, "is this PC a trap site in our
-//! code, and with which code?", on whatever thread faulted. Modules answer
-//! through [`TrapLookup`], with the PC as an offset from the start of their
-//! code, so the registry knows nothing about how a module stores its trap
-//! table.
+//! The signal handler asks it two questions on whatever thread faulted: "is
+//! this PC a trap site in our code, and with which code?", and, while it walks
+//! the stack, "is this return address in our code?". After the trap, the
+//! frames' PCs are resolved to wasm functions and module offsets. Modules
+//! answer through [`TrapLookup`], with the PC as an offset from the start of
+//! their code, so the registry knows nothing about how a module stores its
+//! trap table and address map.
 //!
 //! ```text
 //!   REGISTRY: RwLock<BTreeMap<end, Entry { start, lookup }>>
@@ -14,7 +16,7 @@
 //!          │ module A     │         │ module B     │
 //!        start_A        end_A     start_B        end_B
 //!
-//!   lookup_pc(pc): the first entry whose end is above pc; ours if start <= pc,
+//!   looking up pc: the first entry whose end is above pc; ours if start <= pc,
 //!   and then a trap site if the entry's lookup says so
 //! ```
 //!
@@ -42,7 +44,7 @@ use std::collections::BTreeMap;
 use std::ops::Bound::{Excluded, Unbounded};
 use std::sync::{Arc, PoisonError, RwLock, TryLockError};
 
-use crate::trap::TrapCode;
+use crate::trap::{FrameInfo, TrapCode};
 
 /// A module's answer to "which trap, if any, does the instruction at this
 /// offset of the code raise?".
@@ -55,9 +57,11 @@ pub(crate) trait TrapLookup: Send + Sync {
     /// the registered range, or `None` when that instruction is no trap site.
     fn trap_code(&self, pc_offset: usize) -> Option<TrapCode>;
 
-    /// The index of the wasm function whose code holds `pc_offset` (the
-    /// address map). Never called from the signal handler.
-    fn function_index(&self, _pc_offset: usize) -> Option<u32> {
+    /// The wasm frame of the instruction at `pc_offset`: its function (from
+    /// the address map), the module offset of the operator it was compiled
+    /// from, and the names. `None` for code that is no wasm function
+    /// (trampolines, host stubs). Never called from the signal handler.
+    fn frame_info(&self, _pc_offset: usize) -> Option<FrameInfo> {
         None
     }
 }
@@ -139,12 +143,41 @@ impl Drop for CodeRegistration {
     }
 }
 
-/// The trap code of `pc` when it is a trap site in registered code.
-///
-/// Async-signal-safe, for the signal handler: it allocates nothing, and it
-/// answers `None` without touching the lock when this thread already holds
-/// it (see the module docs). While another thread writes, it waits for it.
-pub(super) fn lookup_pc(pc: usize) -> Option<TrapCode> {
+/// The registered ranges, as a reader sees them.
+pub(super) struct Registry<'a>(&'a BTreeMap<usize, Entry>);
+
+impl Registry<'_> {
+    /// The entry whose range holds `pc`, and `pc`'s offset in it.
+    fn entry(&self, pc: usize) -> Option<(&Entry, usize)> {
+        let (_, entry) = self.0.range((Excluded(pc), Unbounded)).next()?;
+        Some((entry, pc.checked_sub(entry.start)?))
+    }
+
+    /// Whether `pc` lies in registered code. Async-signal-safe.
+    pub(super) fn contains(&self, pc: usize) -> bool {
+        self.entry(pc).is_some()
+    }
+
+    /// The trap code of `pc` when it is a trap site in registered code.
+    /// Async-signal-safe.
+    pub(super) fn trap_code(&self, pc: usize) -> Option<TrapCode> {
+        let (entry, offset) = self.entry(pc)?;
+        entry.lookup.trap_code(offset)
+    }
+
+    /// The wasm frame of the instruction at `pc`, if it lies in a wasm
+    /// function of registered code. Not for the signal handler.
+    pub(super) fn frame_info(&self, pc: usize) -> Option<FrameInfo> {
+        let (entry, offset) = self.entry(pc)?;
+        entry.lookup.frame_info(offset)
+    }
+}
+
+/// Runs `f` on the registry from the signal handler. Async-signal-safe: it
+/// allocates nothing, and it answers `None` without touching the lock when
+/// this thread already holds it (see the module docs). While another thread
+/// writes, it waits for it.
+pub(super) fn in_handler<R>(f: impl FnOnce(&Registry<'_>) -> R) -> Option<R> {
     if HOLDING.get() {
         return None;
     }
@@ -160,24 +193,22 @@ pub(super) fn lookup_pc(pc: usize) -> Option<TrapCode> {
             }
         }
     };
-    let (_, entry) = map.range((Excluded(pc), Unbounded)).next()?;
-    if pc < entry.start {
-        return None;
-    }
-    entry.lookup.trap_code(pc - entry.start)
+    Some(f(&Registry(&map)))
 }
 
-/// The wasm function (module index) whose code holds `pc`, if `pc` lies in
-/// registered code that has an address map. Takes the registry's read lock:
-/// only for use outside the signal handler.
-pub(crate) fn function_at(pc: usize) -> Option<u32> {
+/// Runs `f` on the registry, outside the signal handler (it blocks on the
+/// lock).
+pub(super) fn read<R>(f: impl FnOnce(&Registry<'_>) -> R) -> R {
     let _holding = Holding::enter();
-    let map = REGISTRY.read().unwrap_or_else(|p| p.into_inner());
-    let (_, entry) = map.range((Excluded(pc), Unbounded)).next()?;
-    if pc < entry.start {
-        return None;
-    }
-    entry.lookup.function_index(pc - entry.start)
+    let map = REGISTRY.read().unwrap_or_else(PoisonError::into_inner);
+    f(&Registry(&map))
+}
+
+/// The trap code of `pc` when it is a trap site in registered code, as the
+/// signal handler sees it.
+#[cfg(test)]
+fn lookup_pc(pc: usize) -> Option<TrapCode> {
+    in_handler(|registry| registry.trap_code(pc)).flatten()
 }
 
 #[cfg(test)]

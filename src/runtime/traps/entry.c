@@ -12,6 +12,12 @@
  * keeps them apart from a host's symbols in the static library.
  */
 
+/* Fortified builds turn `siglongjmp` into `__longjmp_chk`, which refuses to
+ * jump to a frame below the current stack pointer unless it runs on the
+ * alternate signal stack. A fiber's stack lies anywhere in the address
+ * space, so that check does not hold for wasm on a fiber: jump plainly. */
+#undef _FORTIFY_SOURCE
+
 #include <setjmp.h>
 #include <stddef.h>
 

@@ -27,7 +27,11 @@
 //!   that calls wasm again nests a second activation, so a trap in the inner
 //!   wasm returns to the inner entry and the outer wasm carries on.
 //! - **A code registry** ([`code_registry`]): the address ranges of compiled
-//!   code, each with a [`TrapLookup`] that maps a PC offset to a trap code.
+//!   code, each with a [`TrapLookup`] that maps a PC offset to a trap code
+//!   and to a wasm function and module offset.
+//! - **A backtrace** ([`backtrace`]): before it jumps, the handler walks the
+//!   frame-pointer chain of the trapping wasm into a fixed buffer in the
+//!   trap; the PCs are resolved to wasm frames after the jump.
 //! - **An alternate signal stack** per thread that runs wasm, set up the first
 //!   time the thread enters wasm, so that the handler can run even when the
 //!   fault is the thread's own stack overflowing.
@@ -43,6 +47,14 @@
 //!   entry that finds the stack already past the limit traps at once. So
 //!   recursion through wasm alone, or through host functions, traps with
 //!   `StackOverflow` before it reaches the thread's guard page.
+//! - **Fibers** (`runtime::fiber`). A resumable call runs on a stack of its
+//!   own. Its poller installs the fiber's activation chain and the fiber
+//!   stack's bottom in this module's thread-locals for as long as the fiber
+//!   runs ([`swap_fiber_context`]) and puts the thread's back when it
+//!   suspends or ends, on whatever thread polls it. So on a fiber the first
+//!   entry is an outermost one whose floor is the fiber stack's bottom plus
+//!   [`STACK_RESERVE`], a trap jumps to the `catch_traps` on the fiber, and
+//!   while a fiber is suspended nothing of this thread points into it.
 //!
 //! # Why the jump is sound
 //!
@@ -57,6 +69,7 @@
 //! a thing Rust supports, which is why the `sigsetjmp` is in C: to Rust,
 //! `wasmpool_internal_call` is an ordinary function that returns once.
 
+pub(crate) mod backtrace;
 mod code_registry;
 mod signals;
 #[cfg(test)]
@@ -70,7 +83,7 @@ use std::sync::Once;
 
 use crate::trap::TrapCode;
 
-pub(crate) use code_registry::{CodeRegistration, TrapLookup, function_at, register_code};
+pub(crate) use code_registry::{CodeRegistration, TrapLookup, register_code};
 
 /// The host-to-wasm trampoline's signature: the callee's vmctx, the caller's
 /// vmctx, and `len` 16-byte value slots holding the arguments on entry and
@@ -88,6 +101,8 @@ pub(crate) struct TrapInfo {
     /// The address whose access faulted (SIGSEGV, SIGBUS); `None` for trap
     /// instructions and division (SIGILL, SIGFPE).
     pub fault_addr: Option<usize>,
+    /// The PCs of the wasm frames, innermost (`pc`) first; see [`backtrace`].
+    pub pcs: backtrace::Pcs,
 }
 
 /// Installs the process-wide trap handler, once; later calls do nothing.
@@ -107,7 +122,8 @@ pub(crate) fn init_traps() {
 }
 
 /// Calls `f(vmctx, caller_vmctx, values, len)`, returning `Err` with what
-/// happened when the wasm it runs traps.
+/// happened when the wasm it runs traps (boxed: the backtrace makes it large,
+/// and the result of a call that returns stays one word).
 ///
 /// # Safety
 ///
@@ -128,27 +144,30 @@ pub(crate) unsafe fn catch_traps(
     values: *mut u8,
     len: usize,
     stack_limit: usize,
-) -> Result<(), TrapInfo> {
+) -> Result<(), Box<TrapInfo>> {
     init_traps();
     signals::ensure_alt_stack();
     let activation = Activation {
         jmp_buf: JmpBuf::new(),
         trap: Cell::new(None),
-        previous: ACTIVATION.get(),
+        previous: current_activation(),
         stack_limit,
     };
-    ACTIVATION.set(&activation);
+    set_activation(&activation);
     // SAFETY: the buffer belongs to this frame's activation, which stays put
     // until the call returns; the caller vouches for `f` and its arguments
     // and for what lies between this entry and the trap sites.
     let returned = unsafe {
         wasmpool_internal_call(activation.jmp_buf(), f, vmctx, caller_vmctx, values, len)
     };
-    ACTIVATION.set(activation.previous);
+    // Read again, not reused from the entry: wasm may have suspended on a
+    // fiber and been resumed on another thread.
+    set_activation(activation.previous);
     if returned != 0 {
         Ok(())
     } else {
-        Err(activation.trap.get().expect("the trap handler records the trap before it unwinds"))
+        let trap = activation.trap.get();
+        Err(Box::new(trap.expect("the trap handler records the trap before it unwinds")))
     }
 }
 
@@ -206,17 +225,24 @@ pub(crate) fn stack_pointer() -> usize {
 /// Inside another activation on this thread, the enclosing limit; for the
 /// outermost entry, `max_wasm_stack` below `sp`, but never below the
 /// thread's stack bottom plus [`STACK_RESERVE`] when `sp` is on the thread's
-/// own stack (on a stack of the host's making, such as a fiber's, only
-/// `max_wasm_stack` bounds wasm).
+/// own stack; on one of our fibers, never below the fiber stack's bottom plus
+/// [`STACK_RESERVE`]; on a stack of the host's making (a fiber of its own),
+/// only `max_wasm_stack` bounds wasm.
 pub(crate) fn entry_stack_limit(sp: usize, max_wasm_stack: usize) -> Option<usize> {
-    let outer = ACTIVATION.get();
+    let outer = current_activation();
     let limit = if outer.is_null() {
         let wanted = sp.saturating_sub(max_wasm_stack);
-        match thread_stack() {
-            Some((bottom, top)) if (bottom..top).contains(&sp) => {
-                wanted.max(bottom.saturating_add(STACK_RESERVE))
+        let fiber = FIBER_STACK_BOTTOM.get();
+        if fiber != 0 {
+            // One of our fibers: its stack's bottom is known exactly.
+            wanted.max(fiber.saturating_add(STACK_RESERVE))
+        } else {
+            match thread_stack() {
+                Some((bottom, top)) if (bottom..top).contains(&sp) => {
+                    wanted.max(bottom.saturating_add(STACK_RESERVE))
+                }
+                _ => wanted,
             }
-            _ => wanted,
         }
     } else {
         // SAFETY: the innermost activation lives on this thread's stack, in
@@ -230,11 +256,62 @@ thread_local! {
     /// This thread's stack as (lowest usable address, end), read once;
     /// (0, 0) not yet read, (1, 1) unknown.
     static STACK: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+    /// The lowest usable address of the fiber stack running on this thread
+    /// now, 0 on the thread's own stack (see [`swap_fiber_context`]).
+    static FIBER_STACK_BOTTOM: Cell<usize> = const { Cell::new(0) };
+}
+
+/// What this module's thread-locals say about the stack code runs on: the
+/// innermost activation and the fiber stack's bottom (0: the thread's own
+/// stack). Opaque outside this module.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StackContext {
+    activation: *const Activation,
+    fiber_bottom: usize,
+}
+
+impl StackContext {
+    /// The context of a fiber that has not run yet: no activation, and its
+    /// stack's lowest usable address `bottom`.
+    pub(crate) fn fresh_fiber(bottom: usize) -> StackContext {
+        StackContext { activation: ptr::null(), fiber_bottom: bottom }
+    }
+}
+
+/// Installs `context` on this thread and returns the one it replaces. A
+/// fiber's poller calls it right before switching to the fiber (installing
+/// the fiber's context) and right after the fiber suspended or ended
+/// (putting the thread's back, and keeping the fiber's for its next resume).
+///
+/// Never inlined, like the other accessors of these thread-locals: code on a
+/// fiber may be resumed on another thread, and the address of a thread-local
+/// must be computed afresh after every switch, never kept from before it.
+#[inline(never)]
+pub(crate) fn swap_fiber_context(context: StackContext) -> StackContext {
+    StackContext {
+        activation: ACTIVATION.replace(context.activation),
+        fiber_bottom: FIBER_STACK_BOTTOM.replace(context.fiber_bottom),
+    }
+}
+
+/// The innermost activation of this thread (see [`swap_fiber_context`] for
+/// why it is never inlined).
+#[inline(never)]
+fn current_activation() -> *const Activation {
+    ACTIVATION.get()
+}
+
+/// Makes `activation` the innermost one of this thread.
+#[inline(never)]
+fn set_activation(activation: *const Activation) {
+    ACTIVATION.set(activation);
 }
 
 /// This thread's stack, `[bottom, top)` above its guard, read with
 /// `pthread_getattr_np` the first time and cached; `None` when the C library
-/// cannot tell.
+/// cannot tell. Never inlined, like the other accessors of this module's
+/// thread-locals (see [`swap_fiber_context`]).
+#[inline(never)]
 fn thread_stack() -> Option<(usize, usize)> {
     let cached = STACK.get();
     if cached == (0, 0) {

@@ -9,8 +9,9 @@
 //!    0`), rather than another thread or process sending it;
 //! 3. the PC is a trap site of registered wasm code ([`code_registry`]).
 //!
-//! Then it records the trap in the innermost activation and jumps back to
-//! that activation's entry. Every other signal is passed on to the handler
+//! Then it records the trap, with the PCs of the wasm frames on the stack
+//! ([`backtrace::walk`]), in the innermost activation and jumps back to that
+//! activation's entry. Every other signal is passed on to the handler
 //! that was installed before ours, so a host's crash reporter, or Rust's own
 //! stack-overflow detection, keeps working.
 //!
@@ -26,6 +27,7 @@ use std::sync::OnceLock;
 
 use rustix::mm::{MapFlags, MprotectFlags, ProtFlags};
 
+use super::backtrace::{self, FaultFrame};
 use super::{ACTIVATION, JmpBuf, TrapInfo, code_registry, wasmpool_internal_unwind};
 
 #[cfg(not(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64"))))]
@@ -125,8 +127,13 @@ unsafe fn record_trap(
         return None;
     }
     // SAFETY: the caller passes the kernel's ucontext.
-    let pc = unsafe { faulting_pc(context) };
-    let code = code_registry::lookup_pc(pc)?;
+    let fault = unsafe { fault_frame(context) };
+    // Every wasm frame of this activation lies below it on the stack.
+    let top = activation as usize;
+    let (code, pcs) = code_registry::in_handler(|registry| {
+        let code = registry.trap_code(fault.pc)?;
+        Some((code, backtrace::walk(&fault, top, registry)))
+    })??;
     let fault_addr = match signum {
         // SAFETY: for these signals the kernel fills in `si_addr`.
         libc::SIGSEGV | libc::SIGBUS => Some(unsafe { info.si_addr() } as usize),
@@ -135,23 +142,35 @@ unsafe fn record_trap(
     // SAFETY: a non-null ACTIVATION points at the live activation of the
     // innermost `catch_traps` on this thread.
     let activation = unsafe { &*activation };
-    activation.trap.set(Some(TrapInfo { code, pc, fault_addr }));
+    activation.trap.set(Some(TrapInfo { code, pc: fault.pc, fault_addr, pcs }));
     Some(activation.jmp_buf())
 }
 
-/// The PC of the instruction that raised the signal.
+/// The PC, frame pointer and stack pointer of the instruction that raised
+/// the signal.
 ///
 /// # Safety
 ///
 /// `context` is a `ucontext_t` passed by the kernel to an SA_SIGINFO handler.
-unsafe fn faulting_pc(context: *mut c_void) -> usize {
+unsafe fn fault_frame(context: *mut c_void) -> FaultFrame {
     // SAFETY: guaranteed by the caller.
     let context = unsafe { &*context.cast::<libc::ucontext_t>() };
     #[cfg(target_arch = "x86_64")]
-    let pc = context.uc_mcontext.gregs[libc::REG_RIP as usize] as usize;
+    let frame = {
+        let regs = &context.uc_mcontext.gregs;
+        FaultFrame {
+            pc: regs[libc::REG_RIP as usize] as usize,
+            fp: regs[libc::REG_RBP as usize] as usize,
+            sp: regs[libc::REG_RSP as usize] as usize,
+        }
+    };
     #[cfg(target_arch = "aarch64")]
-    let pc = context.uc_mcontext.pc as usize;
-    pc
+    let frame = FaultFrame {
+        pc: context.uc_mcontext.pc as usize,
+        fp: context.uc_mcontext.regs[29] as usize,
+        sp: context.uc_mcontext.sp as usize,
+    };
+    frame
 }
 
 /// Hands a signal that is not ours to the disposition we replaced, so the

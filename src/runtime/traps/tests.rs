@@ -26,21 +26,37 @@ const CALL_THEN_UD2_TRAP: usize = CALL_THEN_UD2 + 10;
 /// `xor ecx, ecx; xor eax, eax; cdq; idiv ecx; ret`: SIGFPE.
 const DIVIDE_BY_ZERO: usize = 64;
 const DIVIDE_BY_ZERO_TRAP: usize = DIVIDE_BY_ZERO + 5;
+/// `push rbp; mov rbp, rsp; call FRAMED_UD2; pop rbp; ret`: a frame record,
+/// then a call.
+const FRAMED_CALL: usize = 80;
+const FRAMED_CALL_RETURN: usize = FRAMED_CALL + 9;
+/// `push rbp; mov rbp, rsp; ud2`: a frame record, then SIGILL.
+const FRAMED_UD2: usize = 96;
+const FRAMED_UD2_TRAP: usize = FRAMED_UD2 + 4;
+/// `mov rbp, 8; ud2`: SIGILL with a frame pointer that points nowhere.
+const BAD_FP_UD2: usize = 112;
+const BAD_FP_UD2_TRAP: usize = BAD_FP_UD2 + 7;
 
-const FUNCTIONS: [(usize, &[u8]); 5] = [
+const FUNCTIONS: [(usize, &[u8]); 8] = [
     (UD2, &[0x0f, 0x0b]),
     (LOAD_NULL, &[0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x00, 0x00, 0xc3]),
     (RET, &[0xc3]),
     (CALL_THEN_UD2, &[0x48, 0x83, 0xec, 0x08, 0xff, 0xd7, 0x48, 0x83, 0xc4, 0x08, 0x0f, 0x0b]),
     (DIVIDE_BY_ZERO, &[0x31, 0xc9, 0x31, 0xc0, 0x99, 0xf7, 0xf9, 0xc3]),
+    // call rel32: FRAMED_UD2 - FRAMED_CALL_RETURN = 7.
+    (FRAMED_CALL, &[0x55, 0x48, 0x89, 0xe5, 0xe8, 0x07, 0x00, 0x00, 0x00, 0x5d, 0xc3]),
+    (FRAMED_UD2, &[0x55, 0x48, 0x89, 0xe5, 0x0f, 0x0b]),
+    (BAD_FP_UD2, &[0x48, 0xc7, 0xc5, 0x08, 0x00, 0x00, 0x00, 0x0f, 0x0b]),
 ];
 
 /// The page's trap table.
-const TRAP_SITES: [(usize, TrapCode); 4] = [
+const TRAP_SITES: [(usize, TrapCode); 6] = [
     (UD2, TrapCode::Unreachable),
     (LOAD_NULL, TrapCode::MemoryOutOfBounds),
     (CALL_THEN_UD2_TRAP, TrapCode::Unreachable),
     (DIVIDE_BY_ZERO_TRAP, TrapCode::IntegerDivisionByZero),
+    (FRAMED_UD2_TRAP, TrapCode::Unreachable),
+    (BAD_FP_UD2_TRAP, TrapCode::Unreachable),
 ];
 
 struct TrapSites;
@@ -98,7 +114,12 @@ impl CodePage {
     }
 
     /// Calls the function at `offset` with `vmctx` and `values` through [`catch_traps`].
-    fn call_with(&self, offset: usize, vmctx: *mut u8, values: *mut u8) -> Result<(), TrapInfo> {
+    fn call_with(
+        &self,
+        offset: usize,
+        vmctx: *mut u8,
+        values: *mut u8,
+    ) -> Result<(), Box<TrapInfo>> {
         // SAFETY: the functions are sound to call (CALL_THEN_UD2 needs a host
         // function as vmctx, which the callers pass), their trap sites are
         // registered while `self` lives, and no frame sits between the entry
@@ -107,17 +128,21 @@ impl CodePage {
         unsafe { catch_traps(self.function(offset), vmctx, ptr::null_mut(), values, 0, 0) }
     }
 
-    fn call(&self, offset: usize) -> Result<(), TrapInfo> {
+    fn call(&self, offset: usize) -> Result<(), Box<TrapInfo>> {
         self.call_with(offset, ptr::null_mut(), ptr::null_mut())
     }
 
+    /// The trap at `offset`, called from the entry: its backtrace is its
+    /// own PC (the functions that set up no frame record leave the entry's
+    /// frame pointer, whose return address is no wasm code).
     fn trap(
         &self,
         code: TrapCode,
         offset: usize,
         fault_addr: Option<usize>,
-    ) -> Result<(), TrapInfo> {
-        Err(TrapInfo { code, pc: self.start + offset, fault_addr })
+    ) -> Result<(), Box<TrapInfo>> {
+        let pc = self.start + offset;
+        Err(Box::new(TrapInfo { code, pc, fault_addr, pcs: backtrace::Pcs::from_slice(&[pc]) }))
     }
 }
 
@@ -152,6 +177,25 @@ fn division_by_zero_traps() {
     let page = CodePage::new();
     let trap = page.trap(TrapCode::IntegerDivisionByZero, DIVIDE_BY_ZERO_TRAP, None);
     assert_eq!(page.call(DIVIDE_BY_ZERO), trap);
+}
+
+#[test]
+fn the_handler_walks_the_frame_records_up_to_the_entry() {
+    let page = CodePage::new();
+    let Err(trap) = page.call(FRAMED_CALL) else { panic!("FRAMED_CALL traps") };
+    assert_eq!(trap.pc, page.start + FRAMED_UD2_TRAP);
+    // The trap, then the return address into the caller; the caller's
+    // return address is in the entry, which ends the walk.
+    assert_eq!(
+        trap.pcs.as_slice(),
+        [page.start + FRAMED_UD2_TRAP, page.start + FRAMED_CALL_RETURN]
+    );
+}
+
+#[test]
+fn a_frame_pointer_outside_the_stack_ends_the_walk() {
+    let page = CodePage::new();
+    assert_eq!(page.call(BAD_FP_UD2), page.trap(TrapCode::Unreachable, BAD_FP_UD2_TRAP, None));
 }
 
 #[test]
@@ -206,7 +250,7 @@ fn threads_trap_concurrently() {
 /// assertion inside it would abort, not fail the test).
 struct Nested<'a> {
     page: &'a CodePage,
-    inner: Option<Result<(), TrapInfo>>,
+    inner: Option<Result<(), Box<TrapInfo>>>,
     outer_activation_restored: bool,
 }
 

@@ -5,8 +5,10 @@
 #     headers, CMake config + version files, both .pc files);
 #  2. configure, build and run a consumer with find_package(wasmpool CONFIG REQUIRED),
 #     linking wasmpool::wasmpool and wasmpool::wasmpool_static;
-#  3. build and run the same consumer with `pkg-config --cflags --libs wasmpool` and
+#  3. build and run the same consumer with `pkg-config --cflags --libs wasmpool` (found at
+#     run time through an rpath, then through LD_LIBRARY_PATH, as README says) and
 #     `pkg-config --cflags --libs wasmpool-static`.
+#  The installed libraries carry no debug info (the default WASMPOOL_DEBUG_INFO=OFF).
 #
 # usage: test_package.sh <cmake> <libwasmpool build dir> <consumer source dir> <c compiler>
 set -eu
@@ -33,7 +35,16 @@ soname_link="$libdir/libwasmpool.so.0"
 if command -v readelf >/dev/null 2>&1; then
   readelf -d "$real" | grep -q 'SONAME.*\[libwasmpool\.so\.0\]' || { echo "wrong or missing SONAME"; readelf -d "$real" | grep SONAME; exit 1; }
 fi
-echo "install layout ok: $(basename "$real"), soname libwasmpool.so.0"
+# Lean by default (WASMPOOL_DEBUG_INFO=OFF): no DWARF in either library, symbols kept.
+if command -v readelf >/dev/null 2>&1; then
+  for lib in "$real" "$libdir/libwasmpool.a"; do
+    if readelf -S -W "$lib" | grep -q '\.debug_info'; then
+      echo "$lib carries debug info (WASMPOOL_DEBUG_INFO=OFF strips it at install)"; exit 1
+    fi
+  done
+  readelf -S -W "$real" | grep -q '\.symtab' || { echo "$real lost its symbol table"; exit 1; }
+fi
+echo "install layout ok: $(basename "$real"), soname libwasmpool.so.0, no debug info"
 
 # find_package(wasmpool CONFIG)
 "$cmake" -S "$consumer" -B "$tmp/consumer" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_COMPILER="$cc" \
@@ -55,10 +66,16 @@ fi
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
 pkg-config --exists wasmpool wasmpool-static
 [ "$(pkg-config --modversion wasmpool)" = "$(pkg-config --modversion wasmpool-static)" ]
+# The two ways README gives to find libwasmpool.so.0 at run time under a non-system prefix:
+# an rpath from the .pc file's libdir, or LD_LIBRARY_PATH.
 # shellcheck disable=SC2046
-"$cc" -o "$tmp/pc_shared" "$consumer/consumer.c" $(pkg-config --cflags --libs wasmpool) -Wl,-rpath,"$libdir"
+"$cc" -o "$tmp/pc_shared" "$consumer/consumer.c" $(pkg-config --cflags --libs wasmpool) \
+  -Wl,-rpath,"$(pkg-config --variable=libdir wasmpool)"
+# shellcheck disable=SC2046
+"$cc" -o "$tmp/pc_shared_norpath" "$consumer/consumer.c" $(pkg-config --cflags --libs wasmpool)
 # shellcheck disable=SC2046
 "$cc" -o "$tmp/pc_static" "$consumer/consumer.c" $(pkg-config --cflags --libs wasmpool-static)
 "$tmp/pc_shared"
+LD_LIBRARY_PATH="$(pkg-config --variable=libdir wasmpool)" "$tmp/pc_shared_norpath"
 "$tmp/pc_static"
 echo "pkg-config wasmpool and wasmpool-static: consumers ok"
