@@ -157,8 +157,7 @@ pub(crate) fn invoke_wasm(
     // SAFETY: the funcref belongs to the live store `store`.
     let f = unsafe { *funcref };
     assert!(!f.array_call.is_null(), "escaping functions have an array-call trampoline");
-    let marker = 0u8;
-    let sp = &marker as *const u8 as usize;
+    let sp = crate::runtime::traps::stack_pointer();
     let max_wasm_stack = store.engine.config().max_wasm_stack;
     let Some(limit) = crate::runtime::traps::entry_stack_limit(sp, max_wasm_stack) else {
         return Err(Trap::new(TrapCode::StackOverflow));

@@ -141,3 +141,141 @@ fn regression_linker_refuses_a_module_of_another_engine() {
     assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err:?}");
     Linker::<()>::new(&b).instantiate(&mut store, &module).expect("the module's own engine");
 }
+
+/// `capi` found, under AddressSanitizer, every call trapping with
+/// `StackOverflow` before running: the entry took its stack pointer from a
+/// local's address, which ASan's use-after-return detection had moved to a
+/// heap "fake stack", far below the thread's stack, so the limit floor (the
+/// thread's stack bottom) was above it. (Input:
+/// `fuzz/corpus/capi/seed-regression-stack-pointer`; it needs ASan to fail.)
+/// The entry now reads the register, and applies the floor only when it
+/// runs on the thread's own stack. The same flaw made every call from a
+/// fiber (a stack of the host's making, below the thread's) trap, which this
+/// test checks without ASan: wasm runs on a fiber, and recursion there still
+/// traps with `StackOverflow`.
+#[cfg(all(target_os = "linux", target_arch = "x86_64", target_env = "gnu"))]
+#[test]
+fn regression_wasm_runs_on_a_fiber_stack() {
+    use std::cell::RefCell;
+    use wasmpool::{Config, Engine, Linker, Module, Store, TrapCode, Val};
+
+    thread_local! {
+        static BODY: RefCell<Option<Box<dyn FnOnce()>>> = RefCell::new(None);
+        static CONTEXTS: RefCell<[libc::ucontext_t; 2]> =
+            // SAFETY: ucontext_t is plain data, filled by getcontext before use.
+            const { RefCell::new(unsafe { std::mem::zeroed() }) };
+    }
+    extern "C" fn fiber_main() {
+        if let Some(body) = BODY.with(|b| b.borrow_mut().take()) {
+            // A panic must not unwind out of the fiber: the test checks the
+            // results after switching back.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
+        }
+    }
+
+    let wasm = wat::parse_str(
+        r#"(module (func (export "run") (result i32) i32.const 42)
+                   (func $r (export "recurse") (param i32) (result i32)
+                     local.get 0 i32.const 1 i32.add call $r))"#,
+    )
+    .unwrap();
+    let engine = Engine::new(&Config::default()).unwrap();
+    let module = Module::new(&engine, &wasm).unwrap();
+    let outcome = std::rc::Rc::new(RefCell::new(None));
+    let out = outcome.clone();
+    BODY.with(|b| {
+        *b.borrow_mut() = Some(Box::new(move || {
+            let mut store = Store::new(&engine, ());
+            let instance = Linker::new(&engine).instantiate(&mut store, &module).unwrap();
+            let run = instance.get_func(&mut store, "run").unwrap();
+            let mut r = [Val::I32(0)];
+            let ran = run.call(&mut store, &[], &mut r).map(|()| r[0]);
+            let recurse = instance.get_func(&mut store, "recurse").unwrap();
+            let deep = recurse.call(&mut store, &[Val::I32(0)], &mut r);
+            *out.borrow_mut() = Some((ran, deep.map_err(|e| e.trap().map(|t| t.code()))));
+        }))
+    });
+    // A 4 MiB fiber stack from mmap: far from the thread's own stack.
+    let size = 4 << 20;
+    // SAFETY: a fresh private anonymous mapping, unmapped below.
+    let stack = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            size,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(stack, libc::MAP_FAILED);
+    CONTEXTS.with(|c| {
+        let mut c = c.borrow_mut();
+        let [main, fiber] = &mut *c;
+        // SAFETY: getcontext fills `fiber`; makecontext points it at
+        // `fiber_main` on the mapped stack and back to `main` when it returns;
+        // swapcontext runs it and comes back. The contexts outlive the switch.
+        unsafe {
+            assert_eq!(libc::getcontext(fiber), 0);
+            fiber.uc_stack.ss_sp = stack;
+            fiber.uc_stack.ss_size = size;
+            fiber.uc_link = main;
+            libc::makecontext(fiber, fiber_main, 0);
+            assert_eq!(libc::swapcontext(main, fiber), 0);
+        }
+    });
+    // SAFETY: the mapping made above; the fiber has finished.
+    unsafe { libc::munmap(stack, size) };
+    let (ran, deep) = outcome.borrow_mut().take().expect("the fiber ran");
+    assert_eq!(ran.map_err(|e| e.to_string()), Ok(Val::I32(42)), "a call on a fiber runs");
+    assert_eq!(deep, Err(Some(TrapCode::StackOverflow)), "recursion on a fiber traps");
+}
+
+/// The soak test found spurious `PoolExhausted` errors with batched
+/// decommits: a thread that filled the batch took it out of the queue and
+/// decommitted it, and another thread finding the pool full meanwhile
+/// flushed an empty queue and gave up, although every store holding those
+/// slots had been deleted. Two threads here each instantiate and drop in a
+/// loop on a pool with exactly one slot of each kind per thread, where every
+/// drop fills the batch: no instantiation may find the pool exhausted.
+#[test]
+fn regression_batched_decommits_never_exhaust_a_pool_with_room() {
+    use wasmpool::{Config, Engine, Linker, Module, PoolingConfig, Store};
+    let pool = PoolingConfig {
+        total_core_instances: 2,
+        total_memories: 2,
+        total_tables: 2,
+        max_memory_size: 1 << 16,
+        table_elements: 16,
+        decommit_batch_size: 2,
+        ..PoolingConfig::default()
+    };
+    let config = Config { memory_reservation: 1 << 16, memory_guard_size: 0, ..Config::default() };
+    let engine = Engine::new_pooling(&config, &pool).unwrap();
+    let wasm = wat::parse_str(
+        r#"(module (memory (export "m") 1) (table (export "t") 1 funcref)
+                   (func (export "w") (i32.store (i32.const 8) (i32.const 1))))"#,
+    )
+    .unwrap();
+    let module = Module::new(&engine, &wasm).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(1500);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                let mut n = 0u64;
+                while std::time::Instant::now() < deadline {
+                    let mut store = Store::new(&engine, ());
+                    let instance = Linker::new(&engine)
+                        .instantiate(&mut store, &module)
+                        .unwrap_or_else(|e| panic!("instantiation {n}: {e:?}"));
+                    let w = instance.get_func(&mut store, "w").unwrap();
+                    w.call(&mut store, &[], &mut []).unwrap();
+                    n += 1;
+                }
+                assert!(n > 100, "{n} instantiations");
+            });
+        }
+    });
+    let m = engine.pool_metrics().unwrap();
+    assert_eq!((m.core_instances, m.memories, m.tables), (0, 0, 0));
+}

@@ -741,8 +741,10 @@ impl World {
         let k =
             kind_of(wasmpool_func_call(store, run, null(), 0, &mut result, 1, &mut trap), "call");
         assert_eq!(k, 0);
-        // SAFETY: a successful call wrote an i32 result.
-        assert_eq!((result.kind, unsafe { result.of.i32 }), (WASMPOOL_I32, 42));
+        let code = wasmpool_trap_code(trap);
+        // SAFETY: a call without a trap wrote an i32 result.
+        let got = (code, result.kind, unsafe { result.of.i32 });
+        assert_eq!(got, (255, WASMPOOL_I32, 42), "trap code, result kind, result");
         wasmpool_store_delete(store);
         wasmpool_instance_pre_delete(pre);
         wasmpool_linker_delete(linker);

@@ -265,7 +265,21 @@ impl PoolingAllocator {
 
     /// Decommits every queued range and returns the slots to their pools.
     pub(crate) fn flush(&self) {
-        self.finish(self.queue.take_all());
+        self.finish_taken(self.queue.take_all());
+    }
+
+    /// [`Self::finish`] for a batch taken out of the queue, then marks it
+    /// done (also if returning the slots panics, so that [`Self::take`]
+    /// never waits for a batch nobody is finishing).
+    fn finish_taken(&self, batch: Vec<PendingSlot>) {
+        struct Done<'a>(&'a DecommitQueue);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                self.0.done();
+            }
+        }
+        let _done = Done(&self.queue);
+        self.finish(batch);
     }
 
     fn finish(&self, batch: impl IntoIterator<Item = PendingSlot>) {
@@ -285,22 +299,39 @@ impl PoolingAllocator {
     fn retire(&self, slot: PendingSlot) {
         if self.queue.batching() {
             if let Some(batch) = self.queue.push(slot) {
-                self.finish(batch);
+                self.finish_taken(batch);
             }
         } else {
             self.finish([slot]);
         }
     }
 
-    /// Runs `take`, flushing the decommit queue and retrying once if the
-    /// pool looks full.
+    /// Runs `take`; if the pool looks full, flushes the decommit queue and
+    /// retries, waiting for batches that other threads are decommitting.
+    ///
+    /// Found by the soak test: with `decommit_batch_size > 1`, a thread that
+    /// fills the batch takes it out of the queue and decommits it; a second
+    /// thread finding the pool full meanwhile flushed an empty queue and
+    /// reported `PoolExhausted`, although the batch's slots belonged to
+    /// stores deleted long before. Those slots are free as far as any caller
+    /// can tell, so the second thread now waits for the batch (a few
+    /// `madvise` calls) instead.
     fn take<T>(&self, mut take: impl FnMut() -> Result<Option<T>>) -> Result<Option<T>> {
-        match take()? {
-            Some(t) => Ok(Some(t)),
-            None => {
-                self.flush();
-                take()
+        if let Some(t) = take()? {
+            return Ok(Some(t));
+        }
+        loop {
+            self.flush();
+            // Read before retrying: a batch finished between a failed retry
+            // and this check would otherwise be missed.
+            let busy = self.queue.in_flight();
+            if let Some(t) = take()? {
+                return Ok(Some(t));
             }
+            if !busy {
+                return Ok(None);
+            }
+            std::thread::yield_now();
         }
     }
 

@@ -38,8 +38,10 @@
 //! - **A stack limit per thread**, not per entry ([`entry_stack_limit`]).
 //!   Compiled code compares the stack pointer against the store's
 //!   `stack_limit` in every prologue. The outermost entry on a thread sets
-//!   it to `max_wasm_stack` below the entry, but never below the thread's
-//!   real stack bottom plus [`STACK_RESERVE`]; nested entries (wasm calling
+//!   it to `max_wasm_stack` below the entry's stack pointer (read from the
+//!   register: [`stack_pointer`]), but never below the thread's real stack
+//!   bottom plus [`STACK_RESERVE`] when the entry runs on that stack (a host
+//!   may call from a fiber with a stack of its own); nested entries (wasm calling
 //!   the host calling wasm, through any store) inherit it from the enclosing
 //!   activation, so host frames in between spend the same budget, and an
 //!   entry that finds the stack already past the limit traps at once. So
@@ -187,20 +189,60 @@ struct Activation {
 /// the trap path. Signal handlers run on the alternate stack.
 pub(crate) const STACK_RESERVE: usize = 32 << 10;
 
+/// The stack pointer of the caller, read from the register.
+///
+/// Not the address of a local: a local need not live on the stack. Found by
+/// the `capi` fuzz target under AddressSanitizer, whose use-after-return
+/// detection moves address-taken locals to "fake stack" frames on the heap;
+/// the entry then computed its limit from a heap address, below the thread's
+/// stack, and trapped with `StackOverflow` before running anything.
+#[inline(always)]
+pub(crate) fn stack_pointer() -> usize {
+    let sp: usize;
+    // SAFETY: copies the stack pointer register into a general register;
+    // touches no memory and no flags.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        std::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags))
+    };
+    // SAFETY: as above.
+    #[cfg(target_arch = "aarch64")]
+    unsafe {
+        std::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags))
+    };
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        let marker = 0u8;
+        sp = std::hint::black_box(&marker) as *const u8 as usize;
+    }
+    sp
+}
+
 /// The stack limit for an entry into wasm with the stack pointer at `sp`,
 /// or `None` when the stack is already past it (the entry must trap with
 /// `StackOverflow` instead of running anything).
 ///
 /// Inside another activation on this thread, the enclosing limit; for the
 /// outermost entry, `max_wasm_stack` below `sp`, but never below the
-/// thread's stack bottom plus [`STACK_RESERVE`].
+/// thread's stack bottom plus [`STACK_RESERVE`] when `sp` is on the thread's
+/// own stack (on a stack of the host's making, such as a fiber's, only
+/// `max_wasm_stack` bounds wasm).
 pub(crate) fn entry_stack_limit(sp: usize, max_wasm_stack: usize) -> Option<usize> {
     let outer = current_activation();
     let limit = if outer.is_null() {
+        let wanted = sp.saturating_sub(max_wasm_stack);
         let fiber = FIBER_STACK_BOTTOM.get();
-        let bottom = if fiber != 0 { fiber } else { thread_stack_bottom() };
-        let floor = bottom.saturating_add(STACK_RESERVE);
-        sp.saturating_sub(max_wasm_stack).max(floor)
+        if fiber != 0 {
+            // On one of our fibers: its stack's bottom is known.
+            wanted.max(fiber.saturating_add(STACK_RESERVE))
+        } else {
+            match thread_stack() {
+                Some((bottom, top)) if (bottom..top).contains(&sp) => {
+                    wanted.max(bottom.saturating_add(STACK_RESERVE))
+                }
+                _ => wanted,
+            }
+        }
     } else {
         // SAFETY: the innermost activation lives on this thread's stack, in
         // a `catch_traps` frame that is still running.
@@ -210,8 +252,9 @@ pub(crate) fn entry_stack_limit(sp: usize, max_wasm_stack: usize) -> Option<usiz
 }
 
 thread_local! {
-    /// The lowest address of this thread's stack, read once (0: not yet).
-    static STACK_BOTTOM: Cell<usize> = const { Cell::new(0) };
+    /// This thread's stack as (lowest usable address, end), read once;
+    /// (0, 0) not yet read, (1, 1) unknown.
+    static STACK: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
     /// The lowest usable address of the fiber stack running on this thread
     /// now, 0 on the thread's own stack (see [`swap_fiber_context`]).
     static FIBER_STACK_BOTTOM: Cell<usize> = const { Cell::new(0) };
@@ -263,29 +306,32 @@ fn set_activation(activation: *const Activation) {
     ACTIVATION.set(activation);
 }
 
-/// The lowest usable address of this thread's stack (above its guard), read
-/// with `pthread_getattr_np` the first time and cached; 1 when the C library
-/// cannot tell (only `max_wasm_stack` then bounds wasm).
-fn thread_stack_bottom() -> usize {
-    let cached = STACK_BOTTOM.get();
-    if cached != 0 {
-        return cached;
+/// This thread's stack, `[bottom, top)` above its guard, read with
+/// `pthread_getattr_np` the first time and cached; `None` when the C library
+/// cannot tell.
+fn thread_stack() -> Option<(usize, usize)> {
+    let cached = STACK.get();
+    if cached == (0, 0) {
+        // SAFETY: `attr` is initialized by `pthread_getattr_np` before it is
+        // read and destroyed once; the out-pointers are valid locals.
+        let range = unsafe {
+            let mut attr = MaybeUninit::<libc::pthread_attr_t>::uninit();
+            if libc::pthread_getattr_np(libc::pthread_self(), attr.as_mut_ptr()) != 0 {
+                (1, 1)
+            } else {
+                let (mut addr, mut size) = (ptr::null_mut(), 0usize);
+                let r = libc::pthread_attr_getstack(attr.as_ptr(), &mut addr, &mut size);
+                libc::pthread_attr_destroy(attr.as_mut_ptr());
+                if r != 0 || addr.is_null() {
+                    (1, 1)
+                } else {
+                    (addr as usize, (addr as usize).saturating_add(size))
+                }
+            }
+        };
+        STACK.set(range);
     }
-    // SAFETY: `attr` is initialized by `pthread_getattr_np` before it is
-    // read and destroyed once; the out-pointers are valid locals.
-    let bottom = unsafe {
-        let mut attr = MaybeUninit::<libc::pthread_attr_t>::uninit();
-        if libc::pthread_getattr_np(libc::pthread_self(), attr.as_mut_ptr()) != 0 {
-            1
-        } else {
-            let (mut addr, mut size) = (ptr::null_mut(), 0usize);
-            let r = libc::pthread_attr_getstack(attr.as_ptr(), &mut addr, &mut size);
-            libc::pthread_attr_destroy(attr.as_mut_ptr());
-            if r != 0 || addr.is_null() { 1 } else { addr as usize }
-        }
-    };
-    STACK_BOTTOM.set(bottom);
-    bottom
+    Some(STACK.get()).filter(|&r| r != (1, 1))
 }
 
 impl Activation {
