@@ -225,16 +225,15 @@ pub(crate) fn stack_pointer() -> usize {
 /// Inside another activation on this thread, the enclosing limit; for the
 /// outermost entry, `max_wasm_stack` below `sp`, but never below the
 /// thread's stack bottom plus [`STACK_RESERVE`] when `sp` is on the thread's
-/// own stack; on one of our fibers, never below the fiber stack's bottom plus
-/// [`STACK_RESERVE`]; on a stack of the host's making (a fiber of its own),
-/// only `max_wasm_stack` bounds wasm.
+/// own stack (on a stack of the host's making, such as a fiber's, only
+/// `max_wasm_stack` bounds wasm).
 pub(crate) fn entry_stack_limit(sp: usize, max_wasm_stack: usize) -> Option<usize> {
     let outer = current_activation();
     let limit = if outer.is_null() {
         let wanted = sp.saturating_sub(max_wasm_stack);
         let fiber = FIBER_STACK_BOTTOM.get();
         if fiber != 0 {
-            // One of our fibers: its stack's bottom is known exactly.
+            // On one of our fibers: its stack's bottom is known.
             wanted.max(fiber.saturating_add(STACK_RESERVE))
         } else {
             match thread_stack() {
@@ -309,9 +308,7 @@ fn set_activation(activation: *const Activation) {
 
 /// This thread's stack, `[bottom, top)` above its guard, read with
 /// `pthread_getattr_np` the first time and cached; `None` when the C library
-/// cannot tell. Never inlined, like the other accessors of this module's
-/// thread-locals (see [`swap_fiber_context`]).
-#[inline(never)]
+/// cannot tell.
 fn thread_stack() -> Option<(usize, usize)> {
     let cached = STACK.get();
     if cached == (0, 0) {
