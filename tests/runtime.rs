@@ -357,3 +357,21 @@ fn loads_see_earlier_stores_calls_and_growth_in_the_same_block() {
     assert_eq!(trap_code(call(&mut s, i, "set", &[Val::I32(-1)])), TrapCode::TableOutOfBounds);
     assert!(matches!(call(&mut s, i, "get", &[Val::I32(1)]).unwrap()[0], Val::FuncRef(Some(_))));
 }
+
+#[test]
+fn blocks_in_unreachable_code_compile_and_are_skipped() {
+    // Regression (differential fuzzer): a block, loop or if opened after
+    // `unreachable` made a placeholder Cranelift block with an index that
+    // trips Cranelift's debug assertion, so debug builds panicked compiling
+    // such a module.
+    let (mut s, i) = setup(
+        r#"(module (func (export "f") (param i32) (result i32)
+            (block (result i32)
+              (br_if 0 (i32.const 7) (local.get 0))
+              (unreachable)
+              (block (loop (if (i32.const 1) (then (nop)) (else (nop)))))
+              (i32.const 9))))"#,
+    );
+    assert_eq!(call(&mut s, i, "f", &[Val::I32(1)]).unwrap(), vec![Val::I32(7)]);
+    assert_eq!(trap_code(call(&mut s, i, "f", &[Val::I32(0)])), TrapCode::Unreachable);
+}

@@ -34,6 +34,7 @@ use cranelift_codegen::ir::{
     self, AliasRegionData, Block, BlockArg, Endianness, Function, InstBuilder, JumpTableData,
     MemFlagsData, SigRef, UserExternalName, UserFuncName, Value, types,
 };
+use cranelift_codegen::packed_option::ReservedValue;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use std::collections::HashMap;
 use wasmparser::{BlockType, MemArg, Operator};
@@ -687,7 +688,9 @@ impl<'m, 'b> FuncTranslator<'m, 'b> {
             Operator::Block { .. } | Operator::Loop { .. } | Operator::If { .. } => {
                 self.control.push(Frame {
                     kind: FrameKind::Dead,
-                    next: Block::from_u32(u32::MAX),
+                    // Never branched to; `from_u32(u32::MAX)` would trip
+                    // Cranelift's debug assertion in debug builds.
+                    next: Block::reserved_value(),
                     num_params: 0,
                     num_results: 0,
                     height: self.stack.len(),
