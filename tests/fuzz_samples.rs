@@ -74,10 +74,20 @@ fn compile_sample() {
     let outcomes = run_all("compile", inputs("compile", 0xc0de, 0, 4096), compile::run);
     let generated = outcomes.iter().filter(|o| o.generated).count();
     let accepted = outcomes.iter().filter(|o| o.accepted).count();
-    eprintln!("compile: {generated} generated, {accepted} accepted");
+    let count = |f: fn(&compile::Outcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
+    let precompiled = count(|o| o.precompiled);
+    let intact = count(|o| o.precompiled && !o.changed && o.loaded);
+    let refused = count(|o| o.precompiled && o.changed && !o.loaded);
+    let changed_loaded = count(|o| o.precompiled && o.changed && o.loaded);
+    eprintln!(
+        "compile: {generated} generated, {accepted} accepted; {precompiled} precompiled: {intact} intact and alike, {refused} changed and refused, {changed_loaded} changed and loaded"
+    );
     // The sample must reach the compiler, not only the parser.
     assert!(generated > SAMPLES / 3, "{generated} generated");
     assert!(accepted > SAMPLES / 10, "{accepted} accepted");
+    // And loading precompiled files: intact ones compared, changed ones refused.
+    assert!(intact > SAMPLES / 50, "{intact} intact precompiled modules compared");
+    assert!(refused > SAMPLES / 50, "{refused} changed precompiled modules refused");
 }
 
 #[test]
@@ -87,13 +97,23 @@ fn differential_sample() {
     let sum = |f: fn(&differential::Stats) -> u64| stats.iter().map(f).sum::<u64>();
     let (modules, instantiated, calls, traps) =
         (sum(|s| s.modules), sum(|s| s.instantiated), sum(|s| s.calls), sum(|s| s.traps));
+    let (simd, precompiled, resumable, suspensions) = (
+        sum(|s| s.simd_calls),
+        sum(|s| s.precompiled),
+        sum(|s| s.resumable),
+        sum(|s| s.suspensions),
+    );
     eprintln!(
-        "differential: {modules} modules, {instantiated} instantiated, {calls} calls ({traps} trapped), {} stack overflows",
+        "differential: {modules} modules, {instantiated} instantiated, {calls} calls ({traps} trapped, {simd} with v128), {} stack overflows; {precompiled} precompiled, {resumable} resumable ({suspensions} suspensions)",
         sum(|s| s.stack_overflows)
     );
     assert!(modules > SAMPLES as u64 * 9 / 10, "{modules} modules compared");
     assert!(calls > SAMPLES as u64, "{calls} calls compared");
     assert!(traps > 0 && traps < calls, "{traps} of {calls} calls trapped");
+    assert!(simd > 0, "no call with a v128 was compared");
+    assert!(precompiled > SAMPLES as u64 / 10, "{precompiled} precompiled modules compared");
+    assert!(resumable > SAMPLES as u64 / 10, "{resumable} modules run resumably");
+    assert!(suspensions > resumable, "{suspensions} suspensions in {resumable} modules");
 }
 
 #[test]

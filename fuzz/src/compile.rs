@@ -8,11 +8,24 @@
 //! and then mutated bytewise (the mutations are drawn from the same input),
 //! which reaches deep into the validator and translator far more often than
 //! random bytes do.
+//!
+//! A quarter of the inputs (the first byte's low two bits set) test
+//! precompiled modules instead: a generated module is compiled, serialized,
+//! and its bytes are mutated before `Module::deserialize` on both engines.
+//! Either the mutations are sealed with a fresh checksum, so they reach the
+//! header and metadata checks behind it, or they are left as they are, so
+//! the checksum itself (and truncation) is exercised. Loading must be `Ok`
+//! or an `InvalidModule` / `Limit` error, never a panic or a crash; a file
+//! whose bytes did not change must load and behave as the module it came
+//! from (the same exports, the same state after instantiation, the same
+//! results of each export called with zeros). A changed file that still
+//! loads is not run: a precompiled file is trusted for its code (see
+//! RELIABILITY.md), and the target checks what loading promises.
 
-use crate::common::{Shape, smith_module};
+use crate::common::{Shape, Value, smith_module, snapshot};
 use arbitrary::Unstructured;
 use std::sync::OnceLock;
-use wasmpool::{Config, Engine, ErrorKind, Module, PoolingConfig};
+use wasmpool::{Config, Engine, ErrorKind, Extern, Linker, Module, PoolingConfig, Store, Val};
 
 /// The two engines every input is compiled on, made once per process.
 fn engines() -> &'static (Engine, Engine) {
@@ -44,6 +57,12 @@ pub struct Outcome {
     pub accepted: bool,
     /// Whether the input was a (mutated) `wasm-smith` module.
     pub generated: bool,
+    /// Whether the input was a precompiled module (mutated or not).
+    pub precompiled: bool,
+    /// Whether a precompiled module loaded (on the on-demand engine).
+    pub loaded: bool,
+    /// Whether the precompiled bytes were changed by the mutations.
+    pub changed: bool,
 }
 
 /// Runs one input; panics on any outcome the target forbids.
@@ -52,6 +71,9 @@ pub fn run(data: &[u8]) -> Outcome {
         Some((m, rest)) => (*m, rest),
         None => return Outcome::default(),
     };
+    if mode & 3 == 3 {
+        return precompiled(rest);
+    }
     let mut outcome = Outcome::default();
     let wasm = if mode & 1 == 0 {
         rest.to_vec()
@@ -60,7 +82,7 @@ pub fn run(data: &[u8]) -> Outcome {
         let Ok(mut wasm) = smith_module(&mut u, &Shape::DEFAULT) else {
             return outcome;
         };
-        mutate(&mut u, &mut wasm);
+        mutate(&mut u, &mut wasm, usize::MAX);
         outcome.generated = true;
         wasm
     };
@@ -105,14 +127,124 @@ pub fn run(data: &[u8]) -> Outcome {
     outcome
 }
 
-/// Overwrites, inserts or deletes a few bytes of `wasm`, as `u` says.
-fn mutate(u: &mut Unstructured<'_>, wasm: &mut Vec<u8>) {
+/// Where a precompiled file's checksum lies, and the first byte it covers
+/// (`src/module/artifact.rs` documents the layout).
+const CHECKSUM_AT: usize = 12;
+const CHECKED_FROM: usize = 16;
+
+/// The precompiled-module half of the target (see the module docs).
+fn precompiled(data: &[u8]) -> Outcome {
+    let mut outcome = Outcome { precompiled: true, generated: true, ..Outcome::default() };
+    let mut u = Unstructured::new(data);
+    let reseal = u.arbitrary::<bool>().unwrap_or(false);
+    let Ok(wasm) = smith_module(&mut u, &Shape::DEFAULT) else {
+        return outcome;
+    };
+    let (on_demand, pooled) = engines();
+    let Ok(original) = Module::new(on_demand, &wasm) else {
+        return outcome;
+    };
+    let bytes = original.serialize().expect("a compiled module serializes");
+    let mut file = bytes.clone();
+    // Three times in four the mutations stay in the header and metadata
+    // (what loading parses); otherwise they land anywhere, code included.
+    let meta_end = 72 + u64::from_le_bytes(bytes[64..72].try_into().expect("8 bytes")) as usize;
+    let limit = if u.ratio(3, 4u8).unwrap_or(true) { meta_end } else { usize::MAX };
+    mutate(&mut u, &mut file, limit);
+    if reseal && file.len() >= CHECKED_FROM {
+        let sum = crc32(&file[CHECKED_FROM..]);
+        file[CHECKSUM_AT..CHECKED_FROM].copy_from_slice(&sum.to_le_bytes());
+    }
+    outcome.changed = file != bytes;
+    let a = Module::deserialize(on_demand, &file);
+    let b = Module::deserialize(pooled, &file);
+    for result in [&a, &b] {
+        if let Err(e) = result {
+            assert!(
+                matches!(e.kind(), ErrorKind::InvalidModule | ErrorKind::Limit),
+                "Module::deserialize failed with {:?}: {}",
+                e.kind(),
+                e.message()
+            );
+        }
+    }
+    outcome.loaded = a.is_ok();
+    if !outcome.changed {
+        let loaded = a.unwrap_or_else(|e| panic!("its own precompiled bytes refused: {e:?}"));
+        behaves_alike(on_demand, &original, &loaded);
+        if let Ok(pooled_copy) = b {
+            behaves_alike(
+                pooled,
+                &Module::new(pooled, &wasm).expect("compiled above"),
+                &pooled_copy,
+            );
+        }
+    }
+    outcome
+}
+
+/// Asserts that `loaded` (from precompiled bytes) behaves as `original`: the
+/// same exports and imports, the same instantiation outcome and state, and
+/// the same result (or trap) from each exported function called with zeros.
+fn behaves_alike(engine: &Engine, original: &Module, loaded: &Module) {
+    assert_eq!(format!("{:?}", original.exports()), format!("{:?}", loaded.exports()));
+    assert_eq!(format!("{:?}", original.imports()), format!("{:?}", loaded.imports()));
+    let mut runs = [original, loaded].map(|module| {
+        let mut store = Store::new(engine, ());
+        let instance = Linker::new(engine).instantiate(&mut store, module);
+        (store, instance)
+    });
+    let [(s1, i1), (s2, i2)] = &mut runs;
+    let (i1, i2) = match (i1, i2) {
+        (Ok(a), Ok(b)) => (*a, *b),
+        (Err(x), Err(y)) => {
+            let (x, y) = (x.trap().map(|t| t.code()), y.trap().map(|t| t.code()));
+            assert_eq!(x, y, "instantiation failed differently");
+            return;
+        }
+        (x, y) => panic!("instantiation differs: {:?} vs {:?}", x.is_ok(), y.is_ok()),
+    };
+    assert_eq!(snapshot(s1, &i1), snapshot(s2, &i2), "state after instantiation differs");
+    for (name, ext) in i1.exports(&mut *s1) {
+        let Extern::Func(f1) = ext else { continue };
+        let f2 = i2.get_func(&mut *s2, &name).expect("the same exports");
+        let ty = f1.ty(s1);
+        let args: Vec<Val> = ty.params().iter().map(|t| Val::default_for(*t)).collect();
+        let call = |store: &mut Store<()>, f: wasmpool::Func| {
+            let mut results: Vec<Val> = ty.results().iter().map(|t| Val::default_for(*t)).collect();
+            match f.call(store, &args, &mut results) {
+                Ok(()) => Ok(results.iter().map(|v| Value::of(store, v)).collect::<Vec<_>>()),
+                Err(e) => Err(e.trap().map(|t| t.code())),
+            }
+        };
+        let (r1, r2) = (call(s1, f1), call(s2, f2));
+        assert_eq!(r1, r2, "{name:?} called with zeros differs");
+        assert_eq!(snapshot(s1, &i1), snapshot(s2, &i2), "state after {name:?} differs");
+    }
+}
+
+/// CRC-32 (IEEE, reflected), as the file format uses; bitwise, since speed
+/// does not matter here and the target needs no other dependency.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+/// Overwrites, inserts or deletes a few bytes of `wasm` before offset
+/// `limit`, as `u` says.
+fn mutate(u: &mut Unstructured<'_>, wasm: &mut Vec<u8>, limit: usize) {
     let n = u.int_in_range(0..=4u8).unwrap_or(0);
     for _ in 0..n {
         if wasm.is_empty() {
             return;
         }
-        let at = u.choose_index(wasm.len()).unwrap_or(0);
+        let at = u.choose_index(wasm.len().min(limit)).unwrap_or(0);
         match u.int_in_range(0..=3u8).unwrap_or(0) {
             0 => wasm[at] = u.arbitrary().unwrap_or(0),
             1 => wasm[at] ^= 1 << u.int_in_range(0..=7u8).unwrap_or(0),

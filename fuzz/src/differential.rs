@@ -16,14 +16,25 @@
 //! legitimately differ: once either side overflows its stack, the comparison
 //! of that module stops there.
 //!
-//! Our side runs on one of four engines the input chooses, so each way of
+//! Our side runs on one of five engines the input chooses, so each way of
 //! bounds checking is compared: the default (4 GiB reservation and a guard:
 //! no checks), no guard (checks for large offsets), a small reservation
-//! (explicit, Spectre-safe checks on every access) and a pooled engine.
+//! (explicit, Spectre-safe checks on every access) and a pooled engine; the
+//! fifth is pooled with resumable calls: instantiation and every call run on
+//! a pooled fiber stack and suspend every few fuel units (the input picks
+//! the interval), and are polled to completion. In a quarter of the inputs
+//! our module is also not the compiled one but the one loaded back from its
+//! precompiled bytes (`Module::serialize` then `Module::deserialize`), so
+//! precompiled modules are compared with the oracle too.
+//!
+//! Modules include fixed-width SIMD (`wasmi`'s `simd` feature); relaxed
+//! SIMD is left out, since its results are implementation-defined.
 
 use crate::common::{ExportState, Shape, Value, arbitrary_val, hash_bytes, smith_module, snapshot};
 use arbitrary::Unstructured;
+use std::future::Future;
 use std::sync::OnceLock;
+use std::task::{Context, Poll, Waker};
 use wasmpool::{
     Config, Engine, ErrorKind, Extern, FuncType, Instance, Linker, Module, PoolingConfig, Store,
     TrapCode, Val, ValType,
@@ -42,11 +53,23 @@ pub struct Stats {
     pub traps: u64,
     /// Modules whose comparison stopped at a stack overflow.
     pub stack_overflows: u64,
+    /// Compared calls with a `v128` parameter or result.
+    pub simd_calls: u64,
+    /// Modules whose our side was loaded from its precompiled bytes.
+    pub precompiled: u64,
+    /// Modules run with resumable calls.
+    pub resumable: u64,
+    /// Times a resumable instantiation or call suspended (and was resumed).
+    pub suspensions: u64,
 }
 
-/// Our engines: default, no guard, small reservation, pooled.
-fn engines() -> &'static [Engine; 4] {
-    static ENGINES: OnceLock<[Engine; 4]> = OnceLock::new();
+/// The engine of resumable calls (the last of [`engines`]).
+const ASYNC: usize = 4;
+
+/// Our engines: default, no guard, small reservation, pooled, and pooled
+/// with resumable calls (and fuel, for the yield interval).
+fn engines() -> &'static [Engine; 5] {
+    static ENGINES: OnceLock<[Engine; 5]> = OnceLock::new();
     ENGINES.get_or_init(|| {
         let base = Config { parallel_compilation: false, ..Config::default() };
         let no_guard = Config { memory_guard_size: 0, ..base.clone() };
@@ -59,25 +82,35 @@ fn engines() -> &'static [Engine; 4] {
             max_tables_per_module: 2,
             max_memory_size: 1 << 20,
             table_elements: 1000,
+            total_stacks: 4,
             ..PoolingConfig::default()
+        };
+        let resumable = Config {
+            async_support: true,
+            consume_fuel: true,
+            async_stack_size: 1 << 20,
+            ..base.clone()
         };
         [
             Engine::new(&base).expect("engine"),
             Engine::new(&no_guard).expect("engine"),
             Engine::new(&small).expect("engine"),
             Engine::new_pooling(&base, &pool).expect("pooled engine"),
+            Engine::new_pooling(&resumable, &pool).expect("pooled engine with async support"),
         ]
     })
 }
 
-/// The oracle's engine, with the same feature set as ours (SIMD is
-/// a cargo feature of wasmi, off here).
+/// The oracle's engine, with the same feature set as ours (fixed-width SIMD
+/// through wasmi's `simd` cargo feature; relaxed SIMD off).
 fn wasmi_engine() -> &'static wasmi::Engine {
     static ENGINE: OnceLock<wasmi::Engine> = OnceLock::new();
     ENGINE.get_or_init(|| {
         let mut config = wasmi::Config::default();
         config
             .wasm_multi_memory(true)
+            .wasm_simd(true)
+            .wasm_relaxed_simd(false)
             .wasm_tail_call(false)
             .wasm_extended_const(false)
             .wasm_memory64(false)
@@ -100,13 +133,22 @@ enum Outcome {
 pub fn run(data: &[u8]) -> Stats {
     let mut stats = Stats::default();
     let mut u = Unstructured::new(data);
-    let engine = &engines()[u.choose_index(4).unwrap_or(0)];
+    let which = u.choose_index(5).unwrap_or(0);
+    let engine = &engines()[which];
+    let precompiled = u.ratio(1, 4u8).unwrap_or(false);
+    let yield_every = u.int_in_range(1..=500u64).unwrap_or(100);
     let Ok(wasm) = smith_module(&mut u, &Shape::DEFAULT) else {
         return stats;
     };
 
     // Acceptance.
-    let ours = Module::new(engine, &wasm);
+    let mut ours = Module::new(engine, &wasm);
+    if precompiled && let Ok(module) = &ours {
+        let bytes = module.serialize().expect("a compiled module serializes");
+        ours = Module::deserialize(engine, &bytes);
+        assert!(ours.is_ok(), "its own precompiled bytes refused: {:?}", ours.err());
+        stats.precompiled += 1;
+    }
     let theirs = wasmi::Module::new(wasmi_engine(), &wasm[..]);
     let (module, wmodule) = match (ours, theirs) {
         (Ok(m), Ok(w)) => (m, w),
@@ -124,7 +166,16 @@ pub fn run(data: &[u8]) -> Stats {
     // Instantiation.
     let mut store = Store::new(engine, ());
     let mut wstore = wasmi::Store::new(wasmi_engine(), ());
-    let ours = Linker::new(engine).instantiate(&mut store, &module);
+    let resumable = which == ASYNC;
+    let ours = if resumable {
+        stats.resumable += 1;
+        store.set_fuel(u64::MAX).expect("fuel is on");
+        store.fuel_async_yield_interval(Some(yield_every)).expect("async support is on");
+        let linker = Linker::new(engine);
+        poll_to_end(linker.instantiate_async(&mut store, &module), &mut stats)
+    } else {
+        Linker::new(engine).instantiate(&mut store, &module)
+    };
     let theirs =
         wasmi::Linker::<()>::new(wasmi_engine()).instantiate_and_start(&mut wstore, &wmodule);
     let (instance, winstance) = match (ours, theirs) {
@@ -169,7 +220,12 @@ pub fn run(data: &[u8]) -> Stats {
         let wargs: Vec<wasmi::Val> = args.iter().map(to_wasmi).collect();
 
         let mut results: Vec<Val> = ty.results().iter().map(|t| Val::default_for(*t)).collect();
-        let ours = match func.call(&mut store, &args, &mut results) {
+        let called = if resumable {
+            poll_to_end(func.call_async(&mut store, &args, &mut results), &mut stats)
+        } else {
+            func.call(&mut store, &args, &mut results)
+        };
+        let ours = match called {
             Ok(()) => Outcome::Returned(results.iter().map(|v| Value::of(&store, v)).collect()),
             Err(e) => Outcome::Trapped(Some(
                 e.trap().unwrap_or_else(|| panic!("call failed without a trap: {e:?}")).code(),
@@ -193,12 +249,28 @@ pub fn run(data: &[u8]) -> Stats {
         }
         assert_eq!(ours, theirs, "call of {name:?} with {args:?} differs (wasmpool vs wasmi)");
         stats.calls += 1;
+        if ty.params().iter().chain(ty.results()).any(|t| *t == ValType::V128) {
+            stats.simd_calls += 1;
+        }
         if matches!(ours, Outcome::Trapped(_)) {
             stats.traps += 1;
         }
         compare_state(&mut store, &instance, &wstore, &winstance, &format!("after {name:?}"));
     }
     stats
+}
+
+/// Polls `future` until it is ready (with a waker that does nothing: a
+/// resumable call is ready to go on as soon as it suspends), counting the
+/// suspensions.
+fn poll_to_end<F: Future>(future: F, stats: &mut Stats) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    loop {
+        match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(v) => return v,
+            Poll::Pending => stats.suspensions += 1,
+        }
+    }
 }
 
 /// Asserts that every export of the two instances holds the same state.
@@ -288,7 +360,7 @@ fn to_wasmi(v: &Val) -> wasmi::Val {
         Val::I64(x) => wasmi::Val::I64(x),
         Val::F32(x) => wasmi::Val::F32(wasmi::F32::from_bits(x)),
         Val::F64(x) => wasmi::Val::F64(wasmi::F64::from_bits(x)),
-        Val::V128(_) => unreachable!("no SIMD in generated modules"),
+        Val::V128(x) => wasmi::Val::V128(x.into()),
         Val::FuncRef(_) => wasmi::Val::FuncRef(wasmi::Nullable::Null),
         Val::ExternRef(_) => wasmi::Val::ExternRef(wasmi::Nullable::Null),
     }
@@ -302,7 +374,7 @@ fn from_wasmi(store: &wasmi::Store<()>, v: &wasmi::Val) -> Value {
         wasmi::Val::I64(x) => Value::I64(*x),
         wasmi::Val::F32(x) => Value::F32(x.to_bits()),
         wasmi::Val::F64(x) => Value::F64(x.to_bits()),
-        wasmi::Val::V128(_) => unreachable!("no SIMD in generated modules"),
+        wasmi::Val::V128(x) => Value::V128(x.as_u128()),
         wasmi::Val::FuncRef(f) => Value::Ref(match f {
             wasmi::Nullable::Val(f) => {
                 let ty = f.ty(store);
