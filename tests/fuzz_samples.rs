@@ -143,8 +143,14 @@ fn instantiate_many_sample() {
 fn capi_sample() {
     let stats = run_all("capi", inputs("capi", 0xcab1, 16, 512), capi::run);
     let calls: u64 = stats.iter().map(|s| s.calls).sum();
-    eprintln!("capi: {calls} C API operations checked");
+    let sum = |f: fn(&capi::Stats) -> u64| stats.iter().map(f).sum::<u64>();
+    let (backtraces, loaded, refused) =
+        (sum(|s| s.backtraces), sum(|s| s.loaded), sum(|s| s.refused));
+    eprintln!(
+        "capi: {calls} C API operations checked; {backtraces} backtraces, {loaded} precompiled modules loaded, {refused} refused"
+    );
     assert!(calls > SAMPLES as u64 * 20, "{calls} operations");
+    assert!(backtraces > 0 && loaded > 0 && refused > 0, "backtraces, loads and refusals reached");
 }
 
 // Regression tests: each finding of a target, with its minimized input.

@@ -15,7 +15,9 @@
 use arbitrary::Unstructured;
 use std::ffi::{CStr, c_char, c_void};
 use std::ptr::{null, null_mut};
+use wasmpool::capi::artifacts::*;
 use wasmpool::capi::config::*;
+use wasmpool::capi::diagnostics::*;
 use wasmpool::capi::engine::*;
 use wasmpool::capi::error::*;
 use wasmpool::capi::func::*;
@@ -76,6 +78,7 @@ struct World {
     linkers: Vec<*mut wasmpool_linker_t>,
     stores: Vec<StoreRec>,
     calls: u64,
+    stats: Stats,
 }
 
 /// What one input did.
@@ -83,6 +86,12 @@ struct World {
 pub struct Stats {
     /// C API calls made and checked.
     pub calls: u64,
+    /// Traps whose backtrace was checked.
+    pub backtraces: u64,
+    /// Precompiled bytes loaded back (intact, on their own engine).
+    pub loaded: u64,
+    /// Precompiled bytes refused (changed, or for the other engine).
+    pub refused: u64,
 }
 
 /// How a pointer argument is chosen.
@@ -148,6 +157,27 @@ unsafe extern "C" fn host_f(
         (*results).of.i32 = x.wrapping_add(1);
     }
     null_mut()
+}
+
+/// Checks the backtrace of a trap `wasmpool_func_call` returned: it crossed
+/// wasm, so it has between 1 and 64 frames, each with an offset inside the
+/// module and a function of the module; a frame past the end reads as
+/// nothing.
+fn check_frames(trap: *const wasmpool_trap_t) {
+    let n = wasmpool_trap_frames_len(trap);
+    assert!((1..=64).contains(&n), "{n} frames");
+    for i in 0..n {
+        assert!(wasmpool_trap_frame_func_index(trap, i) < 6, "frame {i}: function index");
+        let offset = wasmpool_trap_frame_module_offset(trap, i);
+        assert!((8..4096).contains(&offset), "frame {i}: module offset {offset}");
+    }
+    for past in [n, n + 1, usize::MAX] {
+        assert_eq!(wasmpool_trap_frame_func_index(trap, past), 0);
+        assert!(wasmpool_trap_frame_func_name(trap, past).is_null());
+        assert_eq!(wasmpool_trap_frame_module_offset(trap, past), 0);
+    }
+    assert_eq!(wasmpool_trap_frames_len(null()), 0);
+    assert!(wasmpool_trap_frame_func_name(null(), 0).is_null());
 }
 
 fn wasm_of(wat: &str) -> Vec<u8> {
@@ -237,6 +267,7 @@ impl World {
             linkers: s.linkers.iter().map(|&l| l as *mut wasmpool_linker_t).collect(),
             stores: Vec::new(),
             calls: 0,
+            stats: Stats::default(),
         }
     }
 
@@ -269,7 +300,7 @@ impl World {
     /// Runs one operation the input picks.
     fn step(&mut self, u: &mut Unstructured<'_>) {
         self.calls += 1;
-        let op = u.int_in_range(0..=13u8).unwrap_or(0);
+        let op = u.int_in_range(0..=14u8).unwrap_or(0);
         if op == 0 || self.stores.is_empty() {
             return self.new_store(u);
         }
@@ -291,6 +322,7 @@ impl World {
             11 => self.module_queries(u),
             12 => self.pre(u, s),
             13 if u.ratio(1u8, 8).unwrap_or(false) => self.lifecycle(u),
+            14 => self.precompiled(u),
             _ => self.misc(u),
         }
     }
@@ -521,6 +553,8 @@ impl World {
                 "unexpected trap code {code}"
             );
             assert!(!wasmpool_trap_message(trap).is_null());
+            check_frames(trap);
+            self.stats.backtraces += 1;
             wasmpool_trap_delete(trap);
         } else if kind == 0 && !results.is_empty() {
             assert!(results.iter().all(|r| r.kind <= WASMPOOL_EXTERNREF));
@@ -704,6 +738,89 @@ impl World {
 
     /// Creates and frees an engine (from a NULL or a real configuration),
     /// a module and a linker, with NULL arguments along the way.
+    /// `wasmpool_module_serialize` and `_deserialize` (`_file` with bad
+    /// paths): intact bytes load on their own engine only (the two engines'
+    /// settings differ: fuel, reservation), changed bytes never load.
+    fn precompiled(&mut self, u: &mut Unstructured<'_>) {
+        let mi = u.choose_index(self.modules.len()).unwrap_or(0);
+        let (me, module, _) = self.modules[mi];
+        let (null_module, null_bytes_out, null_len_out) = (
+            u.ratio(1u8, 10).unwrap_or(false),
+            u.ratio(1u8, 10).unwrap_or(false),
+            u.ratio(1u8, 10).unwrap_or(false),
+        );
+        let (mut bytes, mut len) = (null_mut(), 0usize);
+        let err = wasmpool_module_serialize(
+            if null_module { null() } else { module },
+            if null_bytes_out { null_mut() } else { &mut bytes },
+            if null_len_out { null_mut() } else { &mut len },
+        );
+        let kind = kind_of(err, "module_serialize");
+        let bad = null_module || null_bytes_out || null_len_out;
+        expect("module_serialize", kind, bad, WASMPOOL_ERROR_INVALID_ARGUMENT, &[0]);
+        if kind != 0 {
+            assert!(bytes.is_null(), "module_serialize wrote bytes with an error");
+            return;
+        }
+        // SAFETY: on success `bytes` holds `len` bytes, freed right after.
+        let mut file = unsafe { std::slice::from_raw_parts(bytes, len) }.to_vec();
+        wasmpool_bytes_delete(bytes, len);
+        let changed = match u.int_in_range(0..=3u8).unwrap_or(0) {
+            0 => {
+                let at = u.choose_index(file.len()).unwrap_or(0);
+                file.truncate(at);
+                true
+            }
+            1 => {
+                let at = u.choose_index(file.len()).unwrap_or(0);
+                file[at] ^= 1 << u.int_in_range(0..=7u8).unwrap_or(0);
+                true
+            }
+            _ => false,
+        };
+        let e = u.choose_index(2).unwrap_or(0);
+        let (null_engine, null_out) =
+            (u.ratio(1u8, 10).unwrap_or(false), u.ratio(1u8, 10).unwrap_or(false));
+        let null_bytes = !file.is_empty() && u.ratio(1u8, 10).unwrap_or(false);
+        let mut out = null_mut();
+        let err = wasmpool_module_deserialize(
+            if null_engine { null() } else { self.engines[e] },
+            if null_bytes { null() } else { file.as_ptr() },
+            file.len(),
+            if null_out { null_mut() } else { &mut out },
+        );
+        let kind = kind_of(err, "module_deserialize");
+        if null_engine || null_out || null_bytes {
+            assert_eq!(kind, WASMPOOL_ERROR_INVALID_ARGUMENT, "module_deserialize, NULL");
+        } else if changed || e != me {
+            assert_eq!(kind, WASMPOOL_ERROR_INVALID_MODULE, "module_deserialize, changed: {kind}");
+            self.stats.refused += 1;
+        } else {
+            assert_eq!(kind, 0, "module_deserialize of intact bytes on their engine");
+            assert!(!out.is_null());
+            assert_eq!(wasmpool_module_exports_len(out), wasmpool_module_exports_len(module));
+            wasmpool_module_delete(out);
+            self.stats.loaded += 1;
+        }
+        if kind != 0 {
+            assert!(out.is_null(), "module_deserialize wrote a module with an error");
+        }
+        // A path that is NULL, missing or a directory.
+        let path = *u.choose(&[None, Some(c"/nonexistent/m.cwasm"), Some(c"/")]).unwrap_or(&None);
+        let mut out = null_mut();
+        let err = wasmpool_module_deserialize_file(
+            self.engines[e],
+            path.map_or(null(), |p| p.as_ptr()),
+            &mut out,
+        );
+        let kind = kind_of(err, "module_deserialize_file");
+        assert!(
+            [WASMPOOL_ERROR_INVALID_ARGUMENT, WASMPOOL_ERROR_INVALID_MODULE].contains(&kind),
+            "module_deserialize_file({path:?}): {kind}"
+        );
+        assert!(out.is_null());
+    }
+
     fn lifecycle(&mut self, u: &mut Unstructured<'_>) {
         let config =
             if u.arbitrary().unwrap_or(false) { wasmpool_config_new() } else { null_mut() };
@@ -810,5 +927,5 @@ pub fn run(data: &[u8]) -> Stats {
         }
         world.step(&mut u);
     }
-    Stats { calls: world.calls }
+    Stats { calls: world.calls, ..world.stats }
 }
