@@ -131,12 +131,14 @@ fn instantiate_many_sample() {
         sum(|s| s.exhausted),
         sum(|s| s.ops),
     );
+    let resumable = sum(|s| s.resumable);
     eprintln!(
-        "instantiate_many: {engines} pools, {inst} instantiations checked ({hits} affine reuses), {exhausted} exhausted, {ops} operations"
+        "instantiate_many: {engines} pools, {inst} instantiations checked ({hits} affine reuses, {resumable} resumable), {exhausted} exhausted, {ops} operations"
     );
     assert!(engines > SAMPLES as u64 / 2, "{engines} pools");
     assert!(inst > SAMPLES as u64, "{inst} instantiations");
     assert!(hits > 0 && exhausted > 0 && ops > 0);
+    assert!(resumable > inst / 10, "{resumable} of {inst} instantiations resumable");
 }
 
 #[test]

@@ -2,7 +2,10 @@
 //! write, grow and drop over a handful of generated modules on a tiny pool
 //! (1 to 3 slots of each kind) whose knobs the input chooses: keep-resident
 //! sizes, copy-on-write images on or off, the warm-slot budget, the decommit
-//! batch size, reservation and guard sizes, fuel and epochs.
+//! batch size, reservation and guard sizes, fuel and epochs, and resumable
+//! calls (1-2 pooled fiber stacks, zeroed or not, kept resident or not: the
+//! pooled side then instantiates and calls through `instantiate_async` /
+//! `call_async`, suspending every few fuel units when fuel is on).
 //!
 //! Every pooled instance has a twin: the same module instantiated on a fresh
 //! on-demand engine with the same configuration. Right after instantiation
@@ -15,6 +18,8 @@
 
 use crate::common::{Shape, Value, arbitrary_val, smith_module, snapshot};
 use arbitrary::{Result as AResult, Unstructured};
+use std::future::Future;
+use std::task::{Context, Poll, Waker};
 use wasmpool::{
     Config, Engine, ErrorKind, Extern, ExternType, Func, Instance, Linker, Module, PoolingConfig,
     Store, StoreLimitsBuilder, TrapCode, Val,
@@ -33,6 +38,9 @@ pub struct Stats {
     pub exhausted: u64,
     /// Operations applied to a pooled instance and its twin.
     pub ops: u64,
+    /// Pooled instantiations checked on engines with resumable calls (where
+    /// every instantiation and call of the pooled side runs on a fiber).
+    pub resumable: u64,
 }
 
 /// The engine configuration and pool the input chooses.
@@ -54,6 +62,9 @@ pub fn knobs(u: &mut Unstructured<'_>) -> AResult<(Config, PoolingConfig, Shape)
         decommit_batch_size: u.int_in_range(1..=3)?,
         linear_memory_keep_resident: *u.choose(&[0, 4096, 65536 + 4096, max_memory_size])?,
         table_keep_resident: *u.choose(&[0, 4096, table_elements * 8])?,
+        total_stacks: u.int_in_range(1..=2)?,
+        async_stack_zeroing: u.arbitrary()?,
+        async_stack_keep_resident: *u.choose(&[0, 4096, 16384])?,
         ..PoolingConfig::default()
     };
     let config = Config {
@@ -64,6 +75,8 @@ pub fn knobs(u: &mut Unstructured<'_>) -> AResult<(Config, PoolingConfig, Shape)
         consume_fuel: u.arbitrary()?,
         epoch_interruption: u.arbitrary()?,
         parallel_compilation: false,
+        async_support: u.arbitrary()?,
+        async_stack_size: *u.choose(&[64 << 10, 256 << 10, 1 << 20])?,
         ..Config::default()
     };
     let shape = Shape {
@@ -185,6 +198,9 @@ pub fn run(data: &[u8]) -> Stats {
         }
         check_metrics(&engine, &pool, &modules, &live);
     }
+    if config.async_support {
+        stats.resumable = stats.instantiations;
+    }
     let hits = engine.pool_metrics().expect("pooled").affinity_hits;
     stats.affinity_hits = hits;
     drop(live);
@@ -232,7 +248,17 @@ pub fn instantiate_pair(
         store.limiter(limits());
         twin_store.limiter(limits());
     }
-    let ours = Linker::new(engine).instantiate(&mut store, &m.pooled);
+    let resumable = engine.config().async_support;
+    if resumable && engine.config().consume_fuel {
+        let every = u.int_in_range(1..=200u64).unwrap_or(50);
+        store.fuel_async_yield_interval(Some(every)).expect("async support is on");
+    }
+    let linker = Linker::new(engine);
+    let ours = if resumable {
+        poll_to_end(linker.instantiate_async(&mut store, &m.pooled))
+    } else {
+        linker.instantiate(&mut store, &m.pooled)
+    };
     let theirs = Linker::new(twin_engine).instantiate(&mut twin_store, &m.twin);
     let code = |e: &wasmpool::Error| e.trap().map(|t| t.code());
     // Where the two may legitimately part: a stack overflow, or an epoch
@@ -316,12 +342,17 @@ pub fn call(u: &mut Unstructured<'_>, l: &mut Live, fuel: bool) -> bool {
     let ty = func.ty(&l.store);
     let args: Vec<Val> = ty.params().iter().map(|t| arbitrary_val(u, *t)).collect();
     let mut outcomes = Vec::new();
-    for (store, f) in [(&mut l.store, *func), (&mut l.twin_store, twin_func)] {
+    for (pooled, store, f) in [(true, &mut l.store, *func), (false, &mut l.twin_store, twin_func)] {
         if fuel {
             store.set_fuel(FUEL).expect("fuel enabled");
         }
         let mut results: Vec<Val> = ty.results().iter().map(|t| Val::default_for(*t)).collect();
-        let outcome = match f.call(store, &args, &mut results) {
+        let called = if pooled && store.engine().config().async_support {
+            poll_to_end(f.call_async(store, &args, &mut results))
+        } else {
+            f.call(store, &args, &mut results)
+        };
+        let outcome = match called {
             Ok(()) => Ok(results.iter().map(|v| Value::of(store, v)).collect::<Vec<_>>()),
             Err(e) => Err(e.trap().unwrap_or_else(|| panic!("{e:?}")).code()),
         };
@@ -395,6 +426,17 @@ pub fn mutate(u: &mut Unstructured<'_>, l: &mut Live) {
     compare(l, &format!("after changing {name:?}"));
 }
 
+/// Polls `future` until it is ready, with a waker that does nothing (a
+/// resumable call that suspended is ready to go on at once).
+fn poll_to_end<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(v) = future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            return v;
+        }
+    }
+}
+
 /// Asserts that the pooled instance and its twin hold the same state.
 pub fn compare(l: &mut Live, when: &str) {
     let a = snapshot(&mut l.store, &l.instance);
@@ -416,6 +458,9 @@ fn check_metrics(engine: &Engine, pool: &PoolingConfig, modules: &[Compiled], li
     let warm_budget = u64::from(pool.max_unused_warm_slots);
     assert!(m.unused_warm_memories <= warm_budget.min(u64::from(pool.total_memories)), "{m:?}");
     assert!(m.unused_warm_tables <= warm_budget.min(u64::from(pool.total_tables)), "{m:?}");
+    // No resumable call outlives the operation that made it.
+    assert_eq!(m.stacks, 0, "a fiber stack still in use: {m:?}");
+    assert!(m.unused_warm_stacks <= u64::from(pool.total_stacks), "{m:?}");
     let resident = pool.linear_memory_keep_resident.min(pool.max_memory_size) as u64;
     assert!(m.unused_memory_bytes_resident <= resident * u64::from(pool.total_memories), "{m:?}");
 }
