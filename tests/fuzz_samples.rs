@@ -2,6 +2,15 @@
 //! catches a regression without cargo-fuzz: each target runs its committed
 //! seed corpus (`fuzz/corpus/<target>/`) and then about 2,000 inputs from a
 //! fixed seed. The targets' logic is shared with `fuzz/` by `#[path]`.
+//!
+//! Outside the test command the same tests make long runs without the
+//! fuzzer's instrumentation: `WASMPOOL_FUZZ_SAMPLES=<n>` sets the number of
+//! generated inputs and `WASMPOOL_FUZZ_SEED=<n>` the seed (each target's
+//! own by default), e.g.
+//! `WASMPOOL_FUZZ_SAMPLES=200000 WASMPOOL_FUZZ_SEED=7 cargo test --release
+//! --test fuzz_samples differential_sample -- --nocapture`. Inputs are
+//! generated one at a time, so a long run needs no more memory than a short
+//! one.
 
 #[path = "../fuzz/src/capi.rs"]
 mod capi;
@@ -18,11 +27,23 @@ use common::SplitMix;
 use std::path::Path;
 use std::time::Instant;
 
-/// Inputs each target runs beyond its corpus.
+/// Inputs each target runs beyond its corpus, unless `WASMPOOL_FUZZ_SAMPLES`
+/// says otherwise.
 const SAMPLES: usize = 2000;
 
-/// The committed corpus of `target`, then `SAMPLES` inputs from `seed`.
-fn inputs(target: &str, seed: u64, min: usize, max: usize) -> Vec<(String, Vec<u8>)> {
+/// The number of generated inputs: `WASMPOOL_FUZZ_SAMPLES`, or [`SAMPLES`].
+fn samples() -> usize {
+    std::env::var("WASMPOOL_FUZZ_SAMPLES").ok().and_then(|v| v.parse().ok()).unwrap_or(SAMPLES)
+}
+
+/// The committed corpus of `target`, then [`samples`] inputs from `seed`
+/// (or `WASMPOOL_FUZZ_SEED`), generated as they are consumed.
+fn inputs(
+    target: &str,
+    seed: u64,
+    min: usize,
+    max: usize,
+) -> impl ExactSizeIterator<Item = (String, Vec<u8>)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target);
     let mut out = Vec::new();
     if let Ok(entries) = std::fs::read_dir(&dir) {
@@ -38,17 +59,37 @@ fn inputs(target: &str, seed: u64, min: usize, max: usize) -> Vec<(String, Vec<u
             out.push((p.display().to_string(), std::fs::read(&p).expect("corpus file")));
         }
     }
+    let seed =
+        std::env::var("WASMPOOL_FUZZ_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(seed);
     let mut rng = SplitMix(seed);
-    for i in 0..SAMPLES {
-        out.push((format!("{target} sample {i} (seed {seed:#x})"), rng.bytes(min, max)));
-    }
-    out
+    let target = target.to_string();
+    let generated = (0..samples())
+        .map(move |i| (format!("{target} sample {i} (seed {seed:#x})"), rng.bytes(min, max)));
+    let n = out.len() + samples();
+    Counted(out.into_iter().chain(generated), n)
 }
+
+/// An iterator with a known length (a chain of two is not `ExactSizeIterator`).
+struct Counted<I>(I, usize);
+
+impl<I: Iterator> Iterator for Counted<I> {
+    type Item = I::Item;
+    fn next(&mut self) -> Option<I::Item> {
+        let item = self.0.next()?;
+        self.1 -= 1;
+        Some(item)
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.1, Some(self.1))
+    }
+}
+
+impl<I: Iterator> ExactSizeIterator for Counted<I> {}
 
 /// Runs `f` on each input, naming the input when it panics.
 fn run_all<R>(
     target: &str,
-    inputs: Vec<(String, Vec<u8>)>,
+    inputs: impl ExactSizeIterator<Item = (String, Vec<u8>)>,
     mut f: impl FnMut(&[u8]) -> R,
 ) -> Vec<R> {
     let start = Instant::now();
@@ -83,11 +124,11 @@ fn compile_sample() {
         "compile: {generated} generated, {accepted} accepted; {precompiled} precompiled: {intact} intact and alike, {refused} changed and refused, {changed_loaded} changed and loaded"
     );
     // The sample must reach the compiler, not only the parser.
-    assert!(generated > SAMPLES / 3, "{generated} generated");
-    assert!(accepted > SAMPLES / 10, "{accepted} accepted");
+    assert!(generated > samples() / 3, "{generated} generated");
+    assert!(accepted > samples() / 10, "{accepted} accepted");
     // And loading precompiled files: intact ones compared, changed ones refused.
-    assert!(intact > SAMPLES / 50, "{intact} intact precompiled modules compared");
-    assert!(refused > SAMPLES / 50, "{refused} changed precompiled modules refused");
+    assert!(intact > samples() / 50, "{intact} intact precompiled modules compared");
+    assert!(refused > samples() / 50, "{refused} changed precompiled modules refused");
 }
 
 #[test]
@@ -107,12 +148,12 @@ fn differential_sample() {
         "differential: {modules} modules, {instantiated} instantiated, {calls} calls ({traps} trapped, {simd} with v128), {} stack overflows; {precompiled} precompiled, {resumable} resumable ({suspensions} suspensions)",
         sum(|s| s.stack_overflows)
     );
-    assert!(modules > SAMPLES as u64 * 9 / 10, "{modules} modules compared");
-    assert!(calls > SAMPLES as u64, "{calls} calls compared");
+    assert!(modules > samples() as u64 * 9 / 10, "{modules} modules compared");
+    assert!(calls > samples() as u64, "{calls} calls compared");
     assert!(traps > 0 && traps < calls, "{traps} of {calls} calls trapped");
     assert!(simd > 0, "no call with a v128 was compared");
-    assert!(precompiled > SAMPLES as u64 / 10, "{precompiled} precompiled modules compared");
-    assert!(resumable > SAMPLES as u64 / 10, "{resumable} modules run resumably");
+    assert!(precompiled > samples() as u64 / 10, "{precompiled} precompiled modules compared");
+    assert!(resumable > samples() as u64 / 10, "{resumable} modules run resumably");
     assert!(suspensions > resumable, "{suspensions} suspensions in {resumable} modules");
 }
 
@@ -135,8 +176,8 @@ fn instantiate_many_sample() {
     eprintln!(
         "instantiate_many: {engines} pools, {inst} instantiations checked ({hits} affine reuses, {resumable} resumable), {exhausted} exhausted, {ops} operations"
     );
-    assert!(engines > SAMPLES as u64 / 2, "{engines} pools");
-    assert!(inst > SAMPLES as u64, "{inst} instantiations");
+    assert!(engines > samples() as u64 / 2, "{engines} pools");
+    assert!(inst > samples() as u64, "{inst} instantiations");
     assert!(hits > 0 && exhausted > 0 && ops > 0);
     assert!(resumable > inst / 10, "{resumable} of {inst} instantiations resumable");
 }
@@ -151,7 +192,7 @@ fn capi_sample() {
     eprintln!(
         "capi: {calls} C API operations checked; {backtraces} backtraces, {loaded} precompiled modules loaded, {refused} refused"
     );
-    assert!(calls > SAMPLES as u64 * 20, "{calls} operations");
+    assert!(calls > samples() as u64 * 20, "{calls} operations");
     assert!(backtraces > 0 && loaded > 0 && refused > 0, "backtraces, loads and refusals reached");
 }
 
