@@ -26,6 +26,9 @@
 //! ```
 
 #![deny(unsafe_op_in_unsafe_fn)]
+// Fuzzing builds (nightly, `--cfg fuzzing`) ask whether AddressSanitizer is
+// on, to clear a reused fiber stack's shadow (runtime/fiber.rs, `asan`).
+#![cfg_attr(fuzzing, feature(cfg_sanitize))]
 
 pub(crate) mod alloc;
 pub mod capi;
