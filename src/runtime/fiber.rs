@@ -123,9 +123,12 @@ unsafe impl Stack for FiberStack {
 /// outermost frames never return (the coroutine switches away from them for
 /// good), and a trap's jump skips frames, so their poison stays on a stack
 /// that the pool then hands to the next fiber, whose first write there is
-/// reported as a use after scope although the memory is fresh. ASan only
+/// reported as a use after scope although the memory is fresh; the pool's
+/// own zeroing of a returned stack is reported likewise, and an unmapped
+/// stack's poison would fall on whatever is mapped there next. ASan only
 /// clears this for thread stacks it knows; a fiber's stack is cleared here,
-/// whole, before a fiber starts on it.
+/// whole, when the fiber gives it back and again before a fiber starts on
+/// it.
 #[cfg(fuzzing)]
 mod asan {
     /// Marks `[addr, addr + len)` as addressable again.
@@ -359,6 +362,7 @@ impl<'a, R> Fiber<'a, R> {
         if let Some(coroutine) = self.coroutine.take() {
             debug_assert!(coroutine.done() || !coroutine.started());
             let stack = coroutine.into_stack();
+            asan::unpoison(stack.bottom(), stack.top() - stack.bottom());
             self.engine.allocator().deallocate_stack(stack);
         }
     }
