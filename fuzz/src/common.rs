@@ -11,6 +11,8 @@
 #![allow(dead_code)] // each includer uses a different part
 
 use arbitrary::{Result, Unstructured};
+use std::future::Future;
+use std::task::{Context, Poll, Waker};
 use wasmpool::{Extern, Instance, Store, Val, ValType};
 
 /// Bytes in one WebAssembly page.
@@ -229,6 +231,20 @@ pub fn snapshot<T>(store: &mut Store<T>, instance: &Instance) -> Vec<(String, Ex
             (name, state)
         })
         .collect()
+}
+
+/// Polls `future` until it is ready, with a waker that does nothing (a
+/// resumable call that suspended is ready to go on at once); returns the
+/// output and the number of suspensions.
+pub fn poll_to_end<F: Future>(future: F) -> (F::Output, u64) {
+    let mut future = std::pin::pin!(future);
+    let mut suspensions = 0;
+    loop {
+        match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(v) => return (v, suspensions),
+            Poll::Pending => suspensions += 1,
+        }
+    }
 }
 
 /// A tiny deterministic generator (SplitMix64) for the fixed-seed samples and

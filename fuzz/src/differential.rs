@@ -30,11 +30,11 @@
 //! Modules include fixed-width SIMD (`wasmi`'s `simd` feature); relaxed
 //! SIMD is left out, since its results are implementation-defined.
 
-use crate::common::{ExportState, Shape, Value, arbitrary_val, hash_bytes, smith_module, snapshot};
+use crate::common::{
+    ExportState, Shape, Value, arbitrary_val, hash_bytes, poll_to_end, smith_module, snapshot,
+};
 use arbitrary::Unstructured;
-use std::future::Future;
 use std::sync::OnceLock;
-use std::task::{Context, Poll, Waker};
 use wasmpool::{
     Config, Engine, ErrorKind, Extern, FuncType, Instance, Linker, Module, PoolingConfig, Store,
     TrapCode, Val, ValType,
@@ -172,7 +172,7 @@ pub fn run(data: &[u8]) -> Stats {
         store.set_fuel(u64::MAX).expect("fuel is on");
         store.fuel_async_yield_interval(Some(yield_every)).expect("async support is on");
         let linker = Linker::new(engine);
-        poll_to_end(linker.instantiate_async(&mut store, &module), &mut stats)
+        counted(poll_to_end(linker.instantiate_async(&mut store, &module)), &mut stats)
     } else {
         Linker::new(engine).instantiate(&mut store, &module)
     };
@@ -221,7 +221,7 @@ pub fn run(data: &[u8]) -> Stats {
 
         let mut results: Vec<Val> = ty.results().iter().map(|t| Val::default_for(*t)).collect();
         let called = if resumable {
-            poll_to_end(func.call_async(&mut store, &args, &mut results), &mut stats)
+            counted(poll_to_end(func.call_async(&mut store, &args, &mut results)), &mut stats)
         } else {
             func.call(&mut store, &args, &mut results)
         };
@@ -260,17 +260,10 @@ pub fn run(data: &[u8]) -> Stats {
     stats
 }
 
-/// Polls `future` until it is ready (with a waker that does nothing: a
-/// resumable call is ready to go on as soon as it suspends), counting the
-/// suspensions.
-fn poll_to_end<F: Future>(future: F, stats: &mut Stats) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    loop {
-        match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(v) => return v,
-            Poll::Pending => stats.suspensions += 1,
-        }
-    }
+/// The output of [`poll_to_end`], adding its suspensions to `stats`.
+fn counted<R>((output, suspensions): (R, u64), stats: &mut Stats) -> R {
+    stats.suspensions += suspensions;
+    output
 }
 
 /// Asserts that every export of the two instances holds the same state.

@@ -16,10 +16,8 @@
 //! the live instances, memories and tables, and stay within the pool's size
 //! and warm budget; at the end every count is back to zero.
 
-use crate::common::{Shape, Value, arbitrary_val, smith_module, snapshot};
+use crate::common::{Shape, Value, arbitrary_val, poll_to_end, smith_module, snapshot};
 use arbitrary::{Result as AResult, Unstructured};
-use std::future::Future;
-use std::task::{Context, Poll, Waker};
 use wasmpool::{
     Config, Engine, ErrorKind, Extern, ExternType, Func, Instance, Linker, Module, PoolingConfig,
     Store, StoreLimitsBuilder, TrapCode, Val,
@@ -255,7 +253,7 @@ pub fn instantiate_pair(
     }
     let linker = Linker::new(engine);
     let ours = if resumable {
-        poll_to_end(linker.instantiate_async(&mut store, &m.pooled))
+        poll_to_end(linker.instantiate_async(&mut store, &m.pooled)).0
     } else {
         linker.instantiate(&mut store, &m.pooled)
     };
@@ -348,7 +346,7 @@ pub fn call(u: &mut Unstructured<'_>, l: &mut Live, fuel: bool) -> bool {
         }
         let mut results: Vec<Val> = ty.results().iter().map(|t| Val::default_for(*t)).collect();
         let called = if pooled && store.engine().config().async_support {
-            poll_to_end(f.call_async(store, &args, &mut results))
+            poll_to_end(f.call_async(store, &args, &mut results)).0
         } else {
             f.call(store, &args, &mut results)
         };
@@ -424,17 +422,6 @@ pub fn mutate(u: &mut Unstructured<'_>, l: &mut Live) {
         _ => return,
     }
     compare(l, &format!("after changing {name:?}"));
-}
-
-/// Polls `future` until it is ready, with a waker that does nothing (a
-/// resumable call that suspended is ready to go on at once).
-fn poll_to_end<F: Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    loop {
-        if let Poll::Ready(v) = future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-            return v;
-        }
-    }
 }
 
 /// Asserts that the pooled instance and its twin hold the same state.
